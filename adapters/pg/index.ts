@@ -1,0 +1,12 @@
+// p2c-pool/pg: a drop-in pg.Pool over a PostgreSQL primary and its read replicas.
+// Import { Pool } from here instead of from 'pg'.
+
+export { Pool } from './pool.js';
+export type { PoolOptions, MultiHostConfig, HostConfig, RoutedQueryConfig, ConnectOptions } from './pool.js';
+export { isHostError } from './options.js';
+export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError } from '../../src/errors.js';
+export type { PoolErrorCode } from '../../src/errors.js';
+export type { PoolStats } from '../../src/pool.js';
+export type { HostStats, HostInfo, HostRole, HostState } from '../../src/host.js';
+export type { PickerName } from '../../src/picker.js';
+export type { RoleRequest } from '../../src/routing.js';

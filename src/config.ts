@@ -1,0 +1,175 @@
+// Validation and normalisation of the multi-host options shared by every driver face.
+// Drivers describe their own per-host option keys; unknown keys and bad values throw ConfigError.
+
+import { ConfigError } from './errors.js';
+import { PICKER_NAMES, type PickerName, type Random } from './picker.js';
+import type { HostRole } from './host.js';
+
+/** Options of the balancing core, accepted next to the driver's own options. */
+export interface CoreOptions {
+  /** How to choose among eligible hosts. Default 'p2c'. */
+  picker?: PickerName;
+  /** Send reads to the primary when no replica can serve them. Default true. */
+  fallbackToPrimary?: boolean;
+  /** Decay time of the latency EWMA in ms. Default 10000. */
+  latencyDecayMillis?: number;
+  /** Decay time of the error EWMA in ms. Default 30000. */
+  errorDecayMillis?: number;
+  /** Uniform random source in [0, 1) for the picker; inject a seeded one for reproducible runs. Default Math.random. */
+  random?: Random;
+}
+
+/** Per-host options every driver accepts in addition to its own. */
+export interface HostExtras {
+  /** Name used in stats, events and errors. Default `host:port`. */
+  name?: string;
+  /** Static weight, > 0; a host of weight 2 is as attractive as one with half the cost. Default 1. */
+  weight?: number;
+}
+
+/** What a driver adapter tells the core about its options. */
+export interface DriverSpec<O extends object> {
+  /** Every driver option key a host may carry (e.g. all pg.Pool and pg.Client options). */
+  readonly optionKeys: ReadonlySet<string>;
+  /** Key holding a host's connection limit, e.g. 'max' or 'connectionLimit'. */
+  readonly capacityKey: string;
+  readonly defaultCapacity: number;
+  /** Turns a connection string into driver options. Must not throw with the string in its message. */
+  fromUrl(url: string): O;
+  /** `host:port` of a host, for its default name. */
+  describe(options: O): string;
+  /** Returns a reason when `value` is not acceptable for `key`, else undefined. */
+  check?(key: string, value: unknown): string | undefined;
+}
+
+/** One host after normalisation. */
+export interface HostSpec<O extends object> {
+  readonly role: HostRole;
+  readonly name: string;
+  readonly weight: number;
+  readonly capacity: number;
+  readonly options: O;
+}
+
+/** Normalised multi-host configuration. */
+export interface ClusterSpec<O extends object> {
+  readonly hosts: readonly HostSpec<O>[];
+  readonly picker: PickerName;
+  readonly fallbackToPrimary: boolean;
+  readonly latencyDecayMillis: number;
+  readonly errorDecayMillis: number;
+  readonly random: Random;
+}
+
+const CORE_KEYS = new Set(['primary', 'replicas', 'picker', 'fallbackToPrimary', 'latencyDecayMillis', 'errorDecayMillis', 'random']);
+const HOST_EXTRA_KEYS = new Set(['name', 'weight']);
+
+/** True when `config` uses the multi-host form (has `primary` or `replicas`). */
+export function isMultiHost(config: unknown): boolean {
+  return typeof config === 'object' && config !== null && ('primary' in config || 'replicas' in config);
+}
+
+/**
+ * Validates the multi-host form and returns one HostSpec per host, the primary first.
+ * Shared driver options at the top level apply to every host; a host's own options override them.
+ */
+export function normalizeCluster<O extends object>(config: Record<string, unknown>, driver: DriverSpec<O>): ClusterSpec<O> {
+  const shared: Record<string, unknown> = {};
+  for (const key of Object.keys(config)) {
+    if (CORE_KEYS.has(key)) continue;
+    if (!driver.optionKeys.has(key)) throw unknownKey(key, [...CORE_KEYS, ...driver.optionKeys]);
+    checkDriverValue(driver, key, config[key]);
+    shared[key] = config[key];
+  }
+  if (config['primary'] === undefined) throw new ConfigError('primary', 'is required in the multi-host form');
+  const replicas = config['replicas'] ?? [];
+  if (!Array.isArray(replicas)) throw new ConfigError('replicas', 'must be an array of connection strings or option objects');
+
+  const hosts: HostSpec<O>[] = [hostSpec('primary', 'primary', config['primary'], shared, driver)];
+  replicas.forEach((r, i) => hosts.push(hostSpec('replica', `replicas[${i}]`, r, shared, driver)));
+  const names = new Set<string>();
+  for (const h of hosts) {
+    if (names.has(h.name)) throw new ConfigError('name', `host name "${h.name}" is used twice; give each host a distinct name`);
+    names.add(h.name);
+  }
+
+  const picker = config['picker'] ?? 'p2c';
+  if (typeof picker !== 'string' || !(PICKER_NAMES as readonly string[]).includes(picker)) {
+    throw new ConfigError('picker', `must be one of ${PICKER_NAMES.join(', ')}`);
+  }
+  const fallbackToPrimary = config['fallbackToPrimary'] ?? true;
+  if (typeof fallbackToPrimary !== 'boolean') throw new ConfigError('fallbackToPrimary', 'must be a boolean');
+  const random = config['random'] ?? Math.random;
+  if (typeof random !== 'function') throw new ConfigError('random', 'must be a function returning numbers in [0, 1)');
+  return {
+    hosts,
+    picker: picker as PickerName,
+    fallbackToPrimary,
+    latencyDecayMillis: positive(config, 'latencyDecayMillis', 10_000),
+    errorDecayMillis: positive(config, 'errorDecayMillis', 30_000),
+    random: random as Random,
+  };
+}
+
+function hostSpec<O extends object>(role: HostRole, path: string, value: unknown, shared: Record<string, unknown>, driver: DriverSpec<O>): HostSpec<O> {
+  let own: Record<string, unknown>;
+  if (typeof value === 'string') {
+    own = { ...(driver.fromUrl(value) as Record<string, unknown>) };
+  } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    own = {};
+    for (const key of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[key];
+      if (HOST_EXTRA_KEYS.has(key)) continue;
+      if (!driver.optionKeys.has(key)) throw unknownKey(`${path}.${key}`, [...HOST_EXTRA_KEYS, ...driver.optionKeys], key);
+      checkDriverValue(driver, `${path}.${key}`, v, key);
+      own[key] = v;
+    }
+    // pg keeps `password` non-enumerable on its options; copy it explicitly if present.
+    const pw = Object.getOwnPropertyDescriptor(value, 'password');
+    if (pw && !pw.enumerable) own['password'] = pw.value;
+  } else {
+    throw new ConfigError(path, 'must be a connection string or an options object');
+  }
+  const extras = (typeof value === 'object' && value !== null ? value : {}) as HostExtras;
+  const weight = extras.weight ?? 1;
+  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) throw new ConfigError(`${path}.weight`, 'must be a finite number > 0');
+  if (extras.name !== undefined && (typeof extras.name !== 'string' || extras.name === '')) throw new ConfigError(`${path}.name`, 'must be a non-empty string');
+  const options = { ...shared, ...own } as O;
+  const capacity = (options as Record<string, unknown>)[driver.capacityKey] ?? driver.defaultCapacity;
+  return { role, name: extras.name ?? driver.describe(options), weight, capacity: capacity as number, options };
+}
+
+function checkDriverValue<O extends object>(driver: DriverSpec<O>, path: string, value: unknown, key = path): void {
+  const reason = driver.check?.(key, value);
+  if (reason !== undefined) throw new ConfigError(path, reason);
+}
+
+function positive(config: Record<string, unknown>, key: string, fallback: number): number {
+  const v = config[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(key, 'must be a finite number > 0');
+  return v;
+}
+
+function unknownKey(path: string, known: readonly string[], key = path): ConfigError {
+  const guess = known.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  return new ConfigError(path, `is not a known option${guess ? ` (did you mean "${guess}"?)` : ''}`);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Checks used by drivers for common numeric options. */
+export function checkNonNegativeInteger(value: unknown): string | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? undefined : 'must be an integer >= 0';
+}

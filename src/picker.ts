@@ -1,0 +1,113 @@
+// Choosing a host: power of two choices (P2C) and the baselines it is compared with.
+// Pure: costs come from the caller, randomness from an injected source; no clock, no I/O.
+//
+// P2C (Mitzenmacher, "The Power of Two Choices in Randomized Load Balancing", 2001; Azar et al. 1994):
+// sampling two bins and using the less loaded one brings the maximum load of n balls in n bins from
+// ~ln n / ln ln n (one random choice) down to ~ln ln n / ln 2, and, unlike always taking the global
+// minimum, it does not make many independent balancers herd onto the same host on stale numbers.
+
+/** The slice of a host the pickers look at. */
+export interface Candidate {
+  /** Queries or leases in flight on this host. */
+  readonly inflight: number;
+}
+
+/** A source of uniform numbers in [0, 1), like Math.random. Inject a seeded one in tests. */
+export type Random = () => number;
+
+/** Names of the built-in pickers. */
+export type PickerName = 'p2c' | 'random' | 'round-robin' | 'least-connections';
+export const PICKER_NAMES: readonly PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections'];
+
+/**
+ * Chooses one of `candidates` (never empty) and returns its index. `cost(i)` is the load of
+ * candidate i, lower is better; only pickers that use it call it.
+ */
+export interface Picker {
+  readonly name: PickerName;
+  pick(candidates: readonly Candidate[], cost: (index: number) => number): number;
+}
+
+/** Creates a picker by name. @example createPicker('p2c', Math.random).pick(hosts, (i) => costs[i]) */
+export function createPicker(name: PickerName, random: Random): Picker {
+  switch (name) {
+    case 'p2c':
+      return new P2CPicker(random);
+    case 'random':
+      return { name, pick: (c) => Math.floor(random() * c.length) };
+    case 'round-robin':
+      return new RoundRobinPicker();
+    case 'least-connections':
+      return new LeastConnectionsPicker(random);
+  }
+}
+
+/** Two distinct random indices; the cheaper wins, ties broken at random. */
+export class P2CPicker implements Picker {
+  readonly name = 'p2c' as const;
+  constructor(private readonly random: Random) {}
+
+  pick(candidates: readonly Candidate[], cost: (index: number) => number): number {
+    const n = candidates.length;
+    if (n <= 1) return 0;
+    const a = Math.floor(this.random() * n);
+    // Draw b from the other n - 1 indices so the two are always distinct.
+    let b = Math.floor(this.random() * (n - 1));
+    if (b >= a) b++;
+    const ca = cost(a);
+    const cb = cost(b);
+    if (ca < cb) return a;
+    if (cb < ca) return b;
+    return this.random() < 0.5 ? a : b;
+  }
+}
+
+/** Cycles through the candidates in order. */
+export class RoundRobinPicker implements Picker {
+  readonly name = 'round-robin' as const;
+  private next = 0;
+  pick(candidates: readonly Candidate[]): number {
+    const i = this.next % candidates.length;
+    this.next = (i + 1) % Number.MAX_SAFE_INTEGER;
+    return i;
+  }
+}
+
+/** The candidate with the fewest in-flight queries; ties broken at random (reservoir sampling). */
+export class LeastConnectionsPicker implements Picker {
+  readonly name = 'least-connections' as const;
+  constructor(private readonly random: Random) {}
+  pick(candidates: readonly Candidate[]): number {
+    let best = 0;
+    let bestLoad = Infinity;
+    let ties = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const load = candidates[i]!.inflight;
+      if (load < bestLoad) {
+        best = i;
+        bestLoad = load;
+        ties = 1;
+      } else if (load === bestLoad && this.random() * ++ties < 1) {
+        best = i;
+      }
+    }
+    return best;
+  }
+}
+
+/**
+ * The P2C cost of a host, lower is better:
+ * `latency * (inflight + 1) / capacity * (1 + errorPenalty * errorRate) / weight`.
+ */
+export function hostCost(latencyMs: number, inflight: number, capacity: number, errorRate: number, weight: number, errorPenalty = 10): number {
+  if (weight <= 0) return Infinity;
+  return ((latencyMs * (inflight + 1)) / capacity) * (1 + errorPenalty * errorRate) / weight;
+}
+
+/** Median of a list of numbers (mean of the middle two for even lengths); undefined when empty. */
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

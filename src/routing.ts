@@ -1,0 +1,168 @@
+// Read/write classification of SQL text: decides whether a statement may run on a replica.
+// Conservative by design: anything not recognised as a plain read goes to the primary.
+
+/** Where a statement may run. */
+export type StatementKind = 'read' | 'write';
+
+/** Lexical differences that matter to the classifier. */
+export type SqlDialect = 'postgres' | 'mysql';
+
+/** Roles a caller may ask for explicitly. */
+export type RoleRequest = 'primary' | 'replica';
+
+const READ_STARTS = new Set(['SELECT', 'SHOW', 'TABLE', 'VALUES', 'WITH', 'EXPLAIN', 'DESCRIBE', 'DESC']);
+/** Functions that write, take locks or need a primary even inside a SELECT. */
+const WRITING_FUNCTIONS = /^(nextval|setval|lastval|currval|pg_(try_)?advisory_(xact_)?lock(_shared)?|pg_advisory_unlock(_shared|_all)?|txid_current|pg_current_xact_id|pg_current_wal_(insert_|flush_)?lsn|pg_notify|lo_(create|creat|import|unlink|put|from_bytea)|get_lock|release_lock|release_all_locks|last_insert_id|pg_switch_wal|pg_create_restore_point|set_config)$/i;
+
+interface Token {
+  readonly word: string; // upper-cased keyword/identifier, or the punctuation character itself
+  readonly ident: boolean;
+}
+
+/**
+ * Splits SQL into words and punctuation, dropping comments, string literals, quoted identifiers
+ * (PostgreSQL "x", MySQL `x`) and dollar-quoted bodies ($$...$$, $tag$...$tag$).
+ */
+export function tokenize(sql: string, dialect: SqlDialect = 'postgres'): Token[] {
+  const tokens: Token[] = [];
+  const n = sql.length;
+  let i = 0;
+  while (i < n) {
+    const ch = sql[i]!;
+    const next = sql[i + 1];
+    if (ch === '-' && next === '-') {
+      i = lineEnd(sql, i);
+    } else if (ch === '#') {
+      i = lineEnd(sql, i);
+    } else if (ch === '/' && next === '*') {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === '/' && sql[i + 1] === '*') { depth++; i += 2; }
+        else if (sql[i] === '*' && sql[i + 1] === '/') { depth--; i += 2; }
+        else i++;
+      }
+    } else if (ch === "'" || ch === '"' || ch === '`') {
+      // Backslash escapes: always in MySQL; in PostgreSQL only inside E'...' strings.
+      const prev = sql[i - 1];
+      const escapes = ch === "'" && (dialect === 'mysql' || ((prev === 'E' || prev === 'e') && tokens.at(-1)?.word === 'E'));
+      i = quotedEnd(sql, i, ch, escapes);
+      // A quoted identifier is still an identifier for "name(" detection; literals are not.
+      tokens.push({ word: ch === "'" ? "'" : '"', ident: false });
+    } else if (ch === '$' && next !== undefined && /[A-Za-z_$]/.test(next)) {
+      const m = /^\$([A-Za-z_][A-Za-z_0-9]*)?\$/.exec(sql.slice(i, i + 64));
+      if (m) {
+        const close = sql.indexOf(m[0], i + m[0].length);
+        i = close < 0 ? n : close + m[0].length;
+        tokens.push({ word: "'", ident: false });
+      } else i++;
+    } else if (/[A-Za-z_]/.test(ch)) {
+      let j = i + 1;
+      while (j < n && /[A-Za-z_0-9$]/.test(sql[j]!)) j++;
+      tokens.push({ word: sql.slice(i, j).toUpperCase(), ident: true });
+      i = j;
+    } else if (ch === '(' || ch === ')' || ch === ';' || ch === ',') {
+      tokens.push({ word: ch, ident: false });
+      i++;
+    } else {
+      i++;
+    }
+  }
+  return tokens;
+}
+
+function lineEnd(sql: string, i: number): number {
+  const j = sql.indexOf('\n', i);
+  return j < 0 ? sql.length : j + 1;
+}
+
+function quotedEnd(sql: string, i: number, quote: string, backslashEscapes: boolean): number {
+  let j = i + 1;
+  while (j < sql.length) {
+    if (backslashEscapes && sql[j] === '\\') { j += 2; continue; }
+    if (sql[j] === quote) {
+      if (sql[j + 1] === quote) { j += 2; continue; }
+      return j + 1;
+    }
+    j++;
+  }
+  return j;
+}
+
+/**
+ * Classifies SQL text. A statement is a read when it starts with SELECT, WITH ... SELECT, SHOW,
+ * TABLE, VALUES or EXPLAIN (without ANALYZE of a write) and contains no row lock (FOR UPDATE,
+ * FOR SHARE, LOCK IN SHARE MODE), no SELECT ... INTO, no data-modifying CTE and no writing or
+ * locking function (nextval, setval, advisory locks, ...). Several statements are a read only if
+ * all are.
+ * @example classify('SELECT * FROM t WHERE id = $1') // 'read'
+ * @example classify('WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d') // 'write'
+ */
+export function classify(sql: string, dialect: SqlDialect = 'postgres'): StatementKind {
+  const tokens = tokenize(sql, dialect);
+  let start = 0;
+  let sawStatement = false;
+  for (let i = 0; i <= tokens.length; i++) {
+    if (i === tokens.length || tokens[i]!.word === ';') {
+      if (i > start) {
+        sawStatement = true;
+        if (classifyStatement(tokens, start, i) === 'write') return 'write';
+      }
+      start = i + 1;
+    }
+  }
+  return sawStatement ? 'read' : 'write';
+}
+
+function classifyStatement(t: readonly Token[], from: number, to: number): StatementKind {
+  let i = from;
+  const first = t[i]!.word;
+  if (first === '(') {
+    // "(SELECT ...) UNION (SELECT ...)": skip opening parentheses.
+    while (i < to && t[i]!.word === '(') i++;
+    if (i >= to || t[i]!.word !== 'SELECT' && t[i]!.word !== 'WITH' && t[i]!.word !== 'VALUES') return 'write';
+  } else if (!READ_STARTS.has(first)) {
+    return 'write';
+  }
+  if (first === 'EXPLAIN' || first === 'DESCRIBE' || first === 'DESC') {
+    // EXPLAIN without ANALYZE only plans; EXPLAIN ANALYZE runs the statement, so classify that.
+    let j = i + 1;
+    let analyze = false;
+    if (t[j]?.word === '(') {
+      let depth = 0;
+      for (; j < to; j++) {
+        const w = t[j]!.word;
+        if (w === '(') depth++;
+        else if (w === ')') { depth--; if (depth === 0) { j++; break; } }
+        else if (w === 'ANALYZE' || w === 'ANALYSE') {
+          const value = t[j + 1]?.word;
+          analyze = value !== 'FALSE' && value !== 'OFF' && value !== '0';
+        }
+      }
+    } else {
+      while (j < to && /^(ANALYZE|ANALYSE|VERBOSE|EXTENDED|PARTITIONS|FORMAT|=|JSON|TRADITIONAL|TREE)$/.test(t[j]!.word)) {
+        if (t[j]!.word === 'ANALYZE' || t[j]!.word === 'ANALYSE') analyze = true;
+        j++;
+      }
+    }
+    return analyze && j < to ? classifyStatement(t, j, to) : 'read';
+  }
+  for (let k = i; k < to; k++) {
+    const tok = t[k]!;
+    const w = tok.word;
+    if (!tok.ident) continue;
+    if (w === 'FOR') {
+      const a = t[k + 1]?.word;
+      if (a === 'UPDATE' || a === 'SHARE' || a === 'NO' || a === 'KEY') return 'write';
+    } else if (w === 'LOCK' && t[k + 1]?.word === 'IN') {
+      return 'write'; // MySQL: LOCK IN SHARE MODE
+    } else if (w === 'INTO') {
+      return 'write'; // SELECT ... INTO new_table / INTO OUTFILE / INTO @var
+    } else if (k > i && (w === 'INSERT' || w === 'UPDATE' || w === 'DELETE' || w === 'MERGE' || w === 'REPLACE' && t[k + 1]?.word !== '(')) {
+      return 'write'; // data-modifying CTE
+    } else if (t[k + 1]?.word === '(' && WRITING_FUNCTIONS.test(w)) {
+      return 'write';
+    }
+  }
+  return 'read';
+}
