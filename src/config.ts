@@ -49,6 +49,8 @@ export interface HostSpec<O extends object> {
   readonly weight: number;
   readonly capacity: number;
   readonly options: O;
+  /** True when the user named the host. */
+  readonly explicitName: boolean;
 }
 
 /** Normalised multi-host configuration. */
@@ -87,11 +89,16 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
 
   const hosts: HostSpec<O>[] = [hostSpec('primary', 'primary', config['primary'], shared, driver)];
   replicas.forEach((r, i) => hosts.push(hostSpec('replica', `replicas[${i}]`, r, shared, driver)));
+  // Explicit names must be unique; default host:port names that repeat get a #n suffix.
   const names = new Set<string>();
-  for (const h of hosts) {
-    if (names.has(h.name)) throw new ConfigError('name', `host name "${h.name}" is used twice; give each host a distinct name`);
-    names.add(h.name);
-  }
+  hosts.forEach((h, i) => {
+    if (!names.has(h.name)) return void names.add(h.name);
+    if (h.explicitName) throw new ConfigError(i === 0 ? 'primary.name' : `replicas[${i - 1}].name`, `host name "${h.name}" is used twice`);
+    let n = 2;
+    while (names.has(`${h.name}#${n}`)) n++;
+    hosts[i] = { ...h, name: `${h.name}#${n}` };
+    names.add(hosts[i]!.name);
+  });
 
   const picker = config['picker'] ?? 'p2c';
   if (typeof picker !== 'string' || !(PICKER_NAMES as readonly string[]).includes(picker)) {
@@ -136,7 +143,7 @@ function hostSpec<O extends object>(role: HostRole, path: string, value: unknown
   if (extras.name !== undefined && (typeof extras.name !== 'string' || extras.name === '')) throw new ConfigError(`${path}.name`, 'must be a non-empty string');
   const options = { ...shared, ...own } as O;
   const capacity = (options as Record<string, unknown>)[driver.capacityKey] ?? driver.defaultCapacity;
-  return { role, name: extras.name ?? driver.describe(options), weight, capacity: capacity as number, options };
+  return { role, name: extras.name ?? driver.describe(options), explicitName: extras.name !== undefined, weight, capacity: capacity as number, options };
 }
 
 function checkDriverValue<O extends object>(driver: DriverSpec<O>, path: string, value: unknown, key = path): void {

@@ -1,0 +1,105 @@
+// Running server binaries for the test harness: as the service's OS user when we are root, with
+// every started server's PID tracked and killed on process exit, even when a test fails or crashes.
+
+import { spawn, execFileSync, type SpawnOptions } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const live = new Set<number>();
+let hooked = false;
+
+/** Remembers a server PID so it is SIGKILLed if this process exits before stopping it. */
+export function track(pid: number): void {
+  live.add(pid);
+  if (hooked) return;
+  hooked = true;
+  const killAll = () => {
+    for (const p of live) {
+      try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    live.clear();
+  };
+  process.once('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { killAll(); process.exit(130); });
+  }
+}
+
+export function untrack(pid: number): void {
+  live.delete(pid);
+}
+
+/** uid/gid of an OS user when running as root, so server binaries that refuse root can run. */
+export function runAs(user: string): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+  return { uid, gid };
+}
+
+/** Runs a command to completion; rejects with its output on a non-zero exit. */
+export function run(cmd: string, args: readonly string[], options: SpawnOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends `signal`, then waits for the process to go; SIGKILL after `graceMs`. */
+export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
+  try { process.kill(pid, signal); } catch { untrack(pid); return; }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await sleep(20);
+  }
+  untrack(pid);
+}
+
+/** The newest installed PostgreSQL bin directory, or undefined. */
+export function postgresBinDir(): string | undefined {
+  if (process.env['P2C_PG_BIN'] && existsSync(process.env['P2C_PG_BIN'])) return process.env['P2C_PG_BIN'];
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root).filter((v) => existsSync(`${root}/${v}/bin/initdb`)).sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return `${root}/${versions[0]}/bin`;
+  }
+  try {
+    return execFileSync('pg_config', ['--bindir']).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** First line of a postmaster.pid file: the server's PID. */
+export function readPidFile(file: string): number {
+  return Number(readFileSync(file, 'utf8').split('\n')[0]);
+}
