@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { createPicker, hostCost, median, P2CPicker } from '../../src/picker.js';
+import { Host } from '../../src/host.js';
+import { Cluster } from '../../src/pool.js';
+
+/** A random source that replays the given numbers. */
+function scripted(...values: number[]): () => number {
+  let i = 0;
+  return () => {
+    if (i >= values.length) throw new Error('scripted random ran out');
+    return values[i++]!;
+  };
+}
+
+const cands = (...inflight: number[]) => inflight.map((n) => ({ inflight: n }));
+
+describe('hostCost', () => {
+  it('is latency * (inflight + 1) / capacity * (1 + 10 * errors) / weight', () => {
+    expect(hostCost(4, 1, 10, 0, 1)).toBe(0.8);
+    expect(hostCost(4, 1, 10, 0.5, 1)).toBeCloseTo(0.8 * 6, 12);
+    expect(hostCost(4, 1, 10, 0, 2)).toBe(0.4);
+    expect(hostCost(4, 0, 10, 0, 0)).toBe(Infinity);
+  });
+});
+
+describe('P2CPicker', () => {
+  it('samples two distinct indices and takes the cheaper', () => {
+    // a = floor(0.1 * 4) = 0; b = floor(0.5 * 3) = 1 -> 1 (< a? no, >= a so +1) = 2
+    const p = new P2CPicker(scripted(0.1, 0.5));
+    const costs = [5, 1, 3, 9];
+    expect(p.pick(cands(0, 0, 0, 0), (i) => costs[i]!)).toBe(2);
+  });
+
+  it('skips over the first index when drawing the second', () => {
+    // a = floor(0.9 * 3) = 2; b = floor(0.99 * 2) = 1 (< a, kept) -> compare 2 and 1
+    const p = new P2CPicker(scripted(0.9, 0.99));
+    const costs = [0, 7, 3];
+    expect(p.pick(cands(0, 0, 0), (i) => costs[i]!)).toBe(2);
+  });
+
+  it('breaks ties at random', () => {
+    const costs = [1, 1];
+    expect(new P2CPicker(scripted(0, 0, 0.2)).pick(cands(0, 0), (i) => costs[i]!)).toBe(0);
+    expect(new P2CPicker(scripted(0, 0, 0.7)).pick(cands(0, 0), (i) => costs[i]!)).toBe(1);
+  });
+
+  it('returns the only candidate without drawing', () => {
+    expect(new P2CPicker(scripted()).pick(cands(3), () => 1)).toBe(0);
+  });
+});
+
+describe('baselines', () => {
+  it('round-robin cycles', () => {
+    const p = createPicker('round-robin', scripted());
+    expect([0, 1, 2, 3].map(() => p.pick(cands(0, 0, 0), () => 0))).toEqual([0, 1, 2, 0]);
+  });
+  it('least-connections takes the fewest in flight', () => {
+    const p = createPicker('least-connections', () => 0.99);
+    expect(p.pick(cands(3, 1, 2), () => 0)).toBe(1);
+  });
+  it('random uses the random source', () => {
+    expect(createPicker('random', () => 0.5).pick(cands(0, 0, 0, 0), () => 0)).toBe(2);
+  });
+  it('median', () => {
+    expect(median([])).toBeUndefined();
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+  });
+});
+
+describe('Cluster.choose with a fake clock', () => {
+  function cluster(random: () => number, time = { t: 0 }) {
+    const hosts = [
+      new Host('p', 'primary', 1, 10, null),
+      new Host('r1', 'replica', 1, 10, null),
+      new Host('r2', 'replica', 1, 10, null),
+      new Host('r3', 'replica', 1, 10, null),
+    ];
+    const c = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random }, () => time.t, () => ({ total: 0, idle: 0, waiting: 0 }));
+    return { c, hosts, time };
+  }
+
+  it('writes go to the primary, reads to a replica', () => {
+    const { c } = cluster(() => 0);
+    expect(c.choose('write').name).toBe('p');
+    expect(c.choose('read').role).toBe('replica');
+    expect(c.choose('read', 'primary').name).toBe('p');
+    expect(c.choose('write', 'replica').role).toBe('replica');
+  });
+
+  it('a host with no sample is costed at the median of the sampled ones', () => {
+    const { c, hosts } = cluster(scripted(0, 0.99, 0.4));
+    hosts[1]!.metrics.observeLatency(0, 2); // r1: 2 ms
+    hosts[2]!.metrics.observeLatency(0, 4); // r2: 4 ms, r3 unsampled -> median 3 ms
+    // candidates [r1, r2, r3]: a = 0 (r1, cost 0.2), b = floor(0.99*2)=1 -> 2 (r3, cost 0.3)
+    expect(c.choose('read').name).toBe('r1');
+    hosts[1]!.metrics.inflight = 1; // r1 now 0.4 > r3 0.3
+    const again = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: scripted(0, 0.99) }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
+    expect(again.choose('read').name).toBe('r3');
+  });
+
+  it('falls back to the primary when no replica is up, or fails without fallback', () => {
+    const { c, hosts } = cluster(() => 0);
+    for (const h of hosts.slice(1)) h.state = 'ejected';
+    expect(c.choose('read').name).toBe('p');
+    const strict = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: false, random: () => 0 }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
+    expect(() => strict.choose('read')).toThrowError(expect.objectContaining({ code: 'P2C_NO_HOST_AVAILABLE' }));
+    hosts[0]!.state = 'down';
+    expect(() => c.choose('write')).toThrowError(expect.objectContaining({ code: 'P2C_NO_PRIMARY' }));
+  });
+
+  it('refuses work once ending', () => {
+    const { c } = cluster(() => 0);
+    c.ending = true;
+    expect(() => c.choose('read')).toThrowError(expect.objectContaining({ code: 'P2C_POOL_ENDED' }));
+  });
+});
