@@ -1,0 +1,122 @@
+// Reads land on replicas, writes on the primary, clients and transactions stay on one host.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pool } from '../../adapters/pg/index.js';
+import { useCluster } from '../support/vitest-cluster.js';
+
+const cluster = useCluster({ replicas: 2 });
+let pool: Pool;
+let primaryPort: number;
+let replicaPorts: number[];
+
+const port = async (p: { query(sql: string): Promise<{ rows: { port: number }[] }> }, sql = 'SELECT inet_server_port() AS port') => (await p.query(sql)).rows[0]!.port;
+
+beforeAll(async () => {
+  const c = cluster();
+  pool = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), max: 4 });
+  pool.on('error', () => {});
+  primaryPort = c.primary.port;
+  replicaPorts = c.replicas.map((r) => r.port);
+  await pool.query('CREATE TABLE IF NOT EXISTS items (id serial PRIMARY KEY, name text)');
+  await pool.query(`CREATE OR REPLACE FUNCTION bump() RETURNS int LANGUAGE sql AS $$ INSERT INTO items(name) VALUES ('bump') RETURNING id $$`);
+  await waitForReplicas();
+});
+
+afterAll(async () => {
+  await pool?.end();
+});
+
+/** Waits until both replicas have replayed the primary's current WAL position. */
+async function waitForReplicas(): Promise<void> {
+  const lsn = (await pool.query('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn;
+  for (const r of cluster().replicas) {
+    const direct = new Pool({ connectionString: r.url, max: 1 });
+    for (let i = 0; i < 500; i++) {
+      const { rows } = await direct.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
+      if (rows[0].ok) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    await direct.end();
+  }
+}
+
+describe('routing on a real primary + 2 replicas', () => {
+  it('sends reads to replicas, spread over both', async () => {
+    const ports = await Promise.all(Array.from({ length: 60 }, () => port(pool)));
+    expect(ports.every((p) => replicaPorts.includes(p))).toBe(true);
+    for (const r of replicaPorts) expect(ports.filter((p) => p === r).length).toBeGreaterThan(5);
+  });
+
+  it('sends writes and write-like reads to the primary', async () => {
+    const { rows } = await pool.query("INSERT INTO items(name) VALUES ('a') RETURNING inet_server_port() AS port");
+    expect(rows[0].port).toBe(primaryPort);
+    expect(await port(pool, 'SELECT inet_server_port() AS port FROM items LIMIT 1 FOR UPDATE')).toBe(primaryPort);
+    expect(await port(pool, "WITH x AS (INSERT INTO items(name) VALUES ('cte') RETURNING id) SELECT inet_server_port() AS port FROM x")).toBe(primaryPort);
+    expect(await port(pool, "SELECT inet_server_port() AS port, nextval('items_id_seq')")).toBe(primaryPort);
+  });
+
+  it('honours an explicit role on a QueryConfig', async () => {
+    expect((await pool.query({ text: 'SELECT inet_server_port() AS port', role: 'primary' })).rows[0].port).toBe(primaryPort);
+    expect(replicaPorts).toContain((await pool.query({ text: 'SELECT inet_server_port() AS port', role: 'replica' })).rows[0].port);
+  });
+
+  it('re-runs on the primary, once, a read that a replica rejects as read-only (25006)', async () => {
+    const before = (await pool.query({ text: 'SELECT count(*)::int AS n FROM items', role: 'primary' })).rows[0].n;
+    const { rows } = await pool.query('SELECT bump() AS id, inet_server_port() AS port');
+    expect(rows[0].port).toBe(primaryPort);
+    const after = (await pool.query({ text: 'SELECT count(*)::int AS n FROM items', role: 'primary' })).rows[0].n;
+    expect(after).toBe(before + 1);
+  });
+
+  it('passes SQL errors through unchanged', async () => {
+    await expect(pool.query('SELEC 1')).rejects.toMatchObject({ code: '42601' });
+    await expect(pool.query("INSERT INTO items(id, name) VALUES (1, 'x'), (1, 'y')")).rejects.toMatchObject({ code: '23505' });
+  });
+
+  it('connect() without a role pins a primary client; a transaction stays there', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ports = [];
+      for (let i = 0; i < 5; i++) ports.push(await port(client));
+      await client.query("INSERT INTO items(name) VALUES ('tx')");
+      ports.push(await port(client));
+      await client.query('ROLLBACK');
+      expect(new Set(ports)).toEqual(new Set([primaryPort]));
+    } finally {
+      client.release();
+    }
+  });
+
+  it('connect({ role: "replica" }) pins one replica until release', async () => {
+    const client = await pool.connect({ role: 'replica' });
+    try {
+      const ports = [];
+      for (let i = 0; i < 10; i++) ports.push(await port(client));
+      expect(new Set(ports).size).toBe(1);
+      expect(replicaPorts).toContain(ports[0]);
+      await expect(client.query("INSERT INTO items(name) VALUES ('no')")).rejects.toMatchObject({ code: '25006' });
+    } finally {
+      client.release();
+    }
+  });
+
+  it('falls back to the primary for reads when no replica is configured', async () => {
+    const solo = new Pool({ primary: cluster().primary.url, replicas: [] });
+    expect(await port(solo)).toBe(primaryPort);
+    await solo.end();
+  });
+
+  it('stats() reports every host and returns in-flight to 0', async () => {
+    await Promise.all(Array.from({ length: 20 }, () => pool.query('SELECT 1')));
+    const s = pool.stats();
+    expect(s.hosts.map((h) => h.role)).toEqual(['primary', 'replica', 'replica']);
+    for (const h of s.hosts) {
+      expect(h.inflight).toBe(0);
+      expect(h.name).toMatch(/^127\.0\.0\.1:\d+$/);
+      expect(h.state).toBe('up');
+    }
+    const replicas = s.hosts.filter((h) => h.role === 'replica');
+    expect(replicas.reduce((a, h) => a + h.queries, 0)).toBeGreaterThan(80);
+    expect(replicas.every((h) => h.latencyMs !== null && h.latencyMs > 0)).toBe(true);
+  });
+});
