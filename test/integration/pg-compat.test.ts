@@ -24,7 +24,7 @@ describe('pg.Pool surface', () => {
   it('an idle client error reaches pool.on("error") with the host attached', async () => {
     const pool = multi();
     const client = await pool.connect();
-    const pid = client.processID;
+    const pid = (client as unknown as { processID: number }).processID;
     client.release();
     const seen = new Promise<[Error, unknown, HostInfo]>((resolve) => pool.once('error', (err, c, host) => resolve([err, c, host])));
     const admin = multi();
