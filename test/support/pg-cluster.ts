@@ -75,7 +75,8 @@ async function startLocal(replicaCount: number): Promise<PgCluster> {
   const owner = runAs('postgres');
   const dir = await mkdtemp(join(tmpdir(), 'p2c-pg-'));
   if (owner) await chown(dir, owner.uid, owner.gid);
-  const spawnOpts = { ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } };
+  // cwd: the caller's directory may be unreadable by the postgres user (e.g. a root-only temp dir).
+  const spawnOpts = { ...(owner ?? {}), cwd: dir, env: { ...process.env, LC_ALL: 'C' } };
   const nodes: LocalNode[] = [];
   const cleanup = async () => {
     await Promise.all(nodes.map((n) => n.kill()));
@@ -88,7 +89,7 @@ async function startLocal(replicaCount: number): Promise<PgCluster> {
     await appendFile(join(primary.dataDir, 'postgresql.conf'), [
       `port = ${primary.port}`, "listen_addresses = '127.0.0.1'", `unix_socket_directories = '${dir}'`,
       'wal_level = replica', 'max_wal_senders = 10', 'hot_standby = on', 'fsync = off', 'full_page_writes = off',
-      'max_connections = 200', 'shared_buffers = 32MB', 'wal_receiver_status_interval = 1s', 'hot_standby_feedback = on', '',
+      'max_connections = 200', 'shared_buffers = 32MB', "wal_keep_size = '256MB'", 'wal_receiver_status_interval = 1s', 'hot_standby_feedback = on', '',
     ].join('\n'));
     await primary.start();
     const replicas = await Promise.all(Array.from({ length: replicaCount }, async (_, i) => {
