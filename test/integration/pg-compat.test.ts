@@ -93,6 +93,24 @@ describe('pg.Pool surface', () => {
     expect(pool.stats().hosts[0]!.errorRate).toBeGreaterThan(0);
   });
 
+  it('a reset connection fails as HostUnavailableError and the pool reconnects after the fault heals', async () => {
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: cluster().primary.port });
+    cleanups.push(() => proxy.stop());
+    const pool = new Pool({ primary: { host: proxy.host, port: proxy.port, user: 'postgres', database: 'postgres' }, max: 2 });
+    cleanups.push(() => pool.end());
+    const idleErrors: Error[] = [];
+    pool.on('error', (err) => idleErrors.push(err));
+    await pool.query('SELECT 1');
+    const running = pool.query('SELECT pg_sleep(1)');
+    await new Promise((r) => setTimeout(r, 100));
+    proxy.reset();
+    await expect(running).rejects.toMatchObject({ code: 'P2C_HOST_UNAVAILABLE' });
+    await expect(pool.query('SELECT 1')).rejects.toBeInstanceOf(HostUnavailableError);
+    await proxy.heal();
+    await expect(pool.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+    expect(pool.stats().hosts[0]).toMatchObject({ inflight: 0, errors: 2 });
+  });
+
   it('end() while busy lets running queries finish, then refuses new work', async () => {
     const pool = multi();
     const slow = pool.query('SELECT pg_sleep(0.3), 1 AS done');
