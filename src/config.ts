@@ -4,6 +4,10 @@
 import { ConfigError } from './errors.js';
 import { PICKER_NAMES, type PickerName, type Random } from './picker.js';
 import type { HostRole } from './host.js';
+import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './health.js';
+
+/** Read consistency: 'read-your-writes' sends reads after a write only to replicas that replayed it. */
+export type Consistency = 'eventual' | 'read-your-writes';
 
 /** Options of the balancing core, accepted next to the driver's own options. */
 export interface CoreOptions {
@@ -17,6 +21,36 @@ export interface CoreOptions {
   errorDecayMillis?: number;
   /** Uniform random source in [0, 1) for the picker; inject a seeded one for reproducible runs. Default Math.random. */
   random?: Random;
+  /** Retry a read once on another host when its host failed (never writes, transactions or leased clients). Default true. */
+  retryReads?: boolean;
+  /** Interval of background health checks in ms; 0 turns them off. Default 5000. */
+  healthCheckIntervalMillis?: number;
+  /** Timeout of one health check or probe in ms. Default 2000. */
+  healthCheckTimeoutMillis?: number;
+  /** Replicas lagging more than this get no reads until they catch up. Default: no limit. */
+  maxReplicationLagMillis?: number;
+  /** Default 'eventual'. */
+  consistency?: Consistency;
+  /** Per-query timeout in ms, applied on every host. Default: none. */
+  queryTimeoutMillis?: number;
+  /** Most requests that may wait for a connection on one host; more fail with PoolOverloadedError. Default: unbounded. */
+  maxWaitingClients?: number;
+  /** Consecutive host failures that eject a host. Default 5. */
+  ejectAfterFailures?: number;
+  /** Error EWMA above which a host is ejected (with ejectMinSamples samples). Default 0.5. */
+  ejectErrorRate?: number;
+  /** Default 20. */
+  ejectMinSamples?: number;
+  /** First ejection time in ms; n-th consecutive ejection lasts n times this. Default 30000. */
+  ejectionMillis?: number;
+  /** Cap of one ejection in ms. Default 300000. */
+  maxEjectionMillis?: number;
+  /** Relative jitter of ejection times in [0, 1). Default 0.1. */
+  ejectionJitter?: number;
+  /** Slow-start ramp (10% -> 100% of weight) after a host returns, ms. Default 30000. */
+  slowStartMillis?: number;
+  /** Failed probes in a row after which an ejected host is reported down. Default 3. */
+  downAfterProbes?: number;
 }
 
 /** Per-host options every driver accepts in addition to its own. */
@@ -61,14 +95,27 @@ export interface ClusterSpec<O extends object> {
   readonly latencyDecayMillis: number;
   readonly errorDecayMillis: number;
   readonly random: Random;
+  /** True in the `hosts` form: roles are discovered by asking each host. */
+  readonly discover: boolean;
+  readonly retryReads: boolean;
+  readonly healthCheckIntervalMillis: number;
+  readonly healthCheckTimeoutMillis: number;
+  readonly maxReplicationLagMillis: number | undefined;
+  readonly consistency: Consistency;
+  readonly queryTimeoutMillis: number | undefined;
+  readonly maxWaitingClients: number | undefined;
+  readonly health: HealthOptions;
 }
 
-const CORE_KEYS = new Set(['primary', 'replicas', 'picker', 'fallbackToPrimary', 'latencyDecayMillis', 'errorDecayMillis', 'random']);
+const HEALTH_KEYS = ['ejectAfterFailures', 'ejectErrorRate', 'ejectMinSamples', 'ejectionMillis', 'maxEjectionMillis', 'ejectionJitter', 'slowStartMillis', 'downAfterProbes'] as const;
+const CORE_KEYS = new Set(['primary', 'replicas', 'hosts', 'picker', 'fallbackToPrimary', 'latencyDecayMillis', 'errorDecayMillis', 'random',
+  'retryReads', 'healthCheckIntervalMillis', 'healthCheckTimeoutMillis', 'maxReplicationLagMillis', 'consistency', 'queryTimeoutMillis',
+  'maxWaitingClients', ...HEALTH_KEYS]);
 const HOST_EXTRA_KEYS = new Set(['name', 'weight']);
 
 /** True when `config` uses the multi-host form (has `primary` or `replicas`). */
 export function isMultiHost(config: unknown): boolean {
-  return typeof config === 'object' && config !== null && ('primary' in config || 'replicas' in config);
+  return typeof config === 'object' && config !== null && ('primary' in config || 'replicas' in config || 'hosts' in config);
 }
 
 /**
@@ -83,17 +130,26 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     checkDriverValue(driver, key, config[key]);
     shared[key] = config[key];
   }
-  if (config['primary'] === undefined) throw new ConfigError('primary', 'is required in the multi-host form');
-  const replicas = config['replicas'] ?? [];
-  if (!Array.isArray(replicas)) throw new ConfigError('replicas', 'must be an array of connection strings or option objects');
-
-  const hosts: HostSpec<O>[] = [hostSpec('primary', 'primary', config['primary'], shared, driver)];
-  replicas.forEach((r, i) => hosts.push(hostSpec('replica', `replicas[${i}]`, r, shared, driver)));
+  const discover = config['hosts'] !== undefined;
+  const hosts: HostSpec<O>[] = [];
+  if (discover) {
+    if (config['primary'] !== undefined || config['replicas'] !== undefined) throw new ConfigError('hosts', 'cannot be combined with primary/replicas');
+    const list = config['hosts'];
+    if (!Array.isArray(list) || list.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
+    // Roles are unknown until each host is asked; they start as replicas and no write is sent before discovery.
+    list.forEach((h, i) => hosts.push(hostSpec('replica', `hosts[${i}]`, h, shared, driver)));
+  } else {
+    if (config['primary'] === undefined) throw new ConfigError('primary', 'is required in the multi-host form (or list `hosts` to discover roles)');
+    const replicas = config['replicas'] ?? [];
+    if (!Array.isArray(replicas)) throw new ConfigError('replicas', 'must be an array of connection strings or option objects');
+    hosts.push(hostSpec('primary', 'primary', config['primary'], shared, driver));
+    replicas.forEach((r, i) => hosts.push(hostSpec('replica', `replicas[${i}]`, r, shared, driver)));
+  }
   // Explicit names must be unique; default host:port names that repeat get a #n suffix.
   const names = new Set<string>();
   hosts.forEach((h, i) => {
     if (!names.has(h.name)) return void names.add(h.name);
-    if (h.explicitName) throw new ConfigError(i === 0 ? 'primary.name' : `replicas[${i - 1}].name`, `host name "${h.name}" is used twice`);
+    if (h.explicitName) throw new ConfigError(discover ? `hosts[${i}].name` : i === 0 ? 'primary.name' : `replicas[${i - 1}].name`, `host name "${h.name}" is used twice`);
     let n = 2;
     while (names.has(`${h.name}#${n}`)) n++;
     hosts[i] = { ...h, name: `${h.name}#${n}` };
@@ -108,14 +164,48 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
   if (typeof fallbackToPrimary !== 'boolean') throw new ConfigError('fallbackToPrimary', 'must be a boolean');
   const random = config['random'] ?? Math.random;
   if (typeof random !== 'function') throw new ConfigError('random', 'must be a function returning numbers in [0, 1)');
+  const retryReads = config['retryReads'] ?? true;
+  if (typeof retryReads !== 'boolean') throw new ConfigError('retryReads', 'must be a boolean');
+  const consistency = config['consistency'] ?? 'eventual';
+  if (consistency !== 'eventual' && consistency !== 'read-your-writes') throw new ConfigError('consistency', "must be 'eventual' or 'read-your-writes'");
+  const health: Record<string, number> = { ...DEFAULT_HEALTH_OPTIONS };
+  for (const key of HEALTH_KEYS) {
+    if (config[key] === undefined) continue;
+    health[key] = key === 'ejectErrorRate' || key === 'ejectionJitter' ? fraction(config, key) : nonNegative(config, key, 0);
+  }
   return {
     hosts,
+    discover,
     picker: picker as PickerName,
     fallbackToPrimary,
     latencyDecayMillis: positive(config, 'latencyDecayMillis', 10_000),
     errorDecayMillis: positive(config, 'errorDecayMillis', 30_000),
     random: random as Random,
+    retryReads,
+    healthCheckIntervalMillis: nonNegative(config, 'healthCheckIntervalMillis', 5000),
+    healthCheckTimeoutMillis: positive(config, 'healthCheckTimeoutMillis', 2000),
+    maxReplicationLagMillis: optional(config, 'maxReplicationLagMillis'),
+    consistency,
+    queryTimeoutMillis: optional(config, 'queryTimeoutMillis'),
+    maxWaitingClients: optional(config, 'maxWaitingClients'),
+    health: health as unknown as HealthOptions,
   };
+}
+
+function nonNegative(config: Record<string, unknown>, key: string, fallback: number): number {
+  const v = config[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(key, 'must be a finite number >= 0');
+  return v;
+}
+
+function optional(config: Record<string, unknown>, key: string): number | undefined {
+  return config[key] === undefined ? undefined : nonNegative(config, key, 0);
+}
+
+function fraction(config: Record<string, unknown>, key: string): number {
+  const v = config[key];
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ConfigError(key, 'must be a number in [0, 1]');
+  return v;
 }
 
 function hostSpec<O extends object>(role: HostRole, path: string, value: unknown, shared: Record<string, unknown>, driver: DriverSpec<O>): HostSpec<O> {

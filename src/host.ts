@@ -3,6 +3,7 @@
 
 import { HostMetrics, type MetricsOptions, type Outcome } from './metrics.js';
 import { hostCost } from './picker.js';
+import { DEFAULT_HEALTH_OPTIONS, INITIAL_HEALTH, weightFactor, type Health, type HealthOptions } from './health.js';
 
 export type HostRole = 'primary' | 'replica';
 /** Health states. Only 'up' hosts are eligible; 'closed' after end(). */
@@ -39,23 +40,48 @@ export interface HostStats {
   readonly queries: number;
   /** Host-attributable failures. */
   readonly errors: number;
+  /** Replication lag from the last health check (replicas), ms; null when unknown. */
+  readonly lagMillis: number | null;
 }
 
 export class Host<D> implements HostInfo {
-  state: HostState = 'up';
+  /** Health state machine value; change it only through Cluster.apply. */
+  health: Health = INITIAL_HEALTH;
   readonly metrics: HostMetrics;
-  readonly info: HostInfo;
+  /** Replication lag (ms) and replay position seen by the last health check; undefined when unknown. */
+  lagMillis: number | undefined;
+  replayLsn: bigint | undefined;
+  /** Timeline of a primary, to choose between two hosts that both claim to be primary. */
+  timeline = 0;
 
   constructor(
     readonly name: string,
-    readonly role: HostRole,
+    public role: HostRole,
     readonly weight: number,
     readonly capacity: number,
     readonly driver: D,
     metricsOptions?: MetricsOptions,
+    readonly healthOptions: HealthOptions = DEFAULT_HEALTH_OPTIONS,
   ) {
     this.metrics = new HostMetrics(metricsOptions);
-    this.info = Object.freeze({ name, role });
+  }
+
+  get state(): HostState {
+    return this.health.state;
+  }
+
+  set state(state: HostState) {
+    this.health = { ...this.health, state };
+  }
+
+  /** `{ name, role }` as attached to events. */
+  get info(): HostInfo {
+    return { name: this.name, role: this.role };
+  }
+
+  /** Weight after slow start. */
+  effectiveWeight(now: number): number {
+    return this.weight * weightFactor(this.health, now, this.healthOptions);
   }
 
   get inflight(): number {
@@ -65,7 +91,7 @@ export class Host<D> implements HostInfo {
   /** P2C cost at `now`; `fallbackLatencyMs` stands in for a host with no latency sample yet. */
   cost(now: number, fallbackLatencyMs: number, errorPenalty?: number): number {
     const latency = this.metrics.latencyMs(now) ?? fallbackLatencyMs;
-    return hostCost(latency, this.metrics.inflight, this.capacity, this.metrics.errorRate(), this.weight, errorPenalty);
+    return hostCost(latency, this.metrics.inflight, this.capacity, this.metrics.errorRate(), this.effectiveWeight(now), errorPenalty);
   }
 
   /** Starts a unit of work (a query or a connection lease); pair it with exactly one `end`. */
@@ -93,6 +119,7 @@ export class Host<D> implements HostInfo {
       weight: this.weight,
       queries: m.queries,
       errors: m.errors,
+      lagMillis: this.lagMillis ?? null,
     };
   }
 }

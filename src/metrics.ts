@@ -47,6 +47,12 @@ export class HostMetrics {
     return this.errorEwma;
   }
 
+  /** Forgets the latency estimate (a returning host is costed at the median of the others again). */
+  resetLatency(): void {
+    this.hasLatency = false;
+    this.latency = 0;
+  }
+
   /** A query or lease starts. */
   begin(): void {
     this.inflight++;

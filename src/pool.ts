@@ -1,10 +1,11 @@
-// The driver-independent heart of every face: the hosts, which one serves a request, stats, lifecycle.
-// Driver adapters own connections and call `choose` + Host.begin/end around each unit of work.
+// The driver-independent heart of every face: the hosts, which one serves a request, health
+// transitions, stats and lifecycle. Driver adapters own connections and call choose/begin/finish.
 
 import { NoHostAvailableError, NoPrimaryError, PoolEndedError } from './errors.js';
-import { Host, type DriverCounts, type HostStats } from './host.js';
-import { createPicker, median, type Picker } from './picker.js';
-import type { ClusterSpec } from './config.js';
+import { Host, type DriverCounts, type HostState, type HostStats } from './host.js';
+import { createPicker, median, type Picker, type PickerName, type Random } from './picker.js';
+import { DEFAULT_HEALTH_OPTIONS, transition, type HealthEvent, type HealthOptions } from './health.js';
+import type { Outcome } from './metrics.js';
 import type { RoleRequest, StatementKind } from './routing.js';
 
 /** Snapshot returned by `pool.stats()`. */
@@ -15,6 +16,25 @@ export interface PoolStats {
 /** Monotonic clock in ms. */
 export type Clock = () => number;
 
+/** Options of the core cluster. */
+export interface ClusterOptions {
+  readonly picker: PickerName;
+  readonly fallbackToPrimary: boolean;
+  readonly random: Random;
+  readonly health?: HealthOptions;
+  /** Replicas lagging more than this (ms) get no reads; undefined = no limit. */
+  readonly maxReplicationLagMillis?: number | undefined;
+}
+
+/** Called on every host state change, after it happened. */
+export type StateListener<D> = (host: Host<D>, from: HostState, to: HostState) => void;
+
+/** What a read needs from a replica besides being up. */
+export interface ChooseOptions<D> {
+  /** A host not to use (the one a retried read just failed on). */
+  readonly exclude?: Host<D> | undefined;
+}
+
 /** The default fallback latency (ms) used while no host has a sample. */
 const INITIAL_LATENCY_MS = 1;
 
@@ -22,26 +42,42 @@ export class Cluster<D> {
   readonly hosts: readonly Host<D>[];
   readonly picker: Picker;
   readonly fallbackToPrimary: boolean;
+  readonly healthOptions: HealthOptions;
+  readonly maxReplicationLagMillis: number | undefined;
   ending = false;
   ended = false;
-  private readonly replicas: readonly Host<D>[];
+  /** Read-your-writes: WAL/GTID position of the last write seen by this pool (scope 'pool'). */
+  lastWritePosition: bigint | undefined;
+  private readonly random: Random;
+  private readonly listeners: StateListener<D>[] = [];
   private readonly scratch: Host<D>[] = [];
 
   constructor(
     hosts: readonly Host<D>[],
-    options: Pick<ClusterSpec<object>, 'picker' | 'fallbackToPrimary' | 'random'>,
+    options: ClusterOptions,
     readonly now: Clock,
     private readonly counts: (driver: D) => DriverCounts,
   ) {
     this.hosts = hosts;
-    this.replicas = hosts.filter((h) => h.role === 'replica');
+    this.random = options.random;
     this.picker = createPicker(options.picker, options.random);
     this.fallbackToPrimary = options.fallbackToPrimary;
+    this.healthOptions = options.health ?? DEFAULT_HEALTH_OPTIONS;
+    this.maxReplicationLagMillis = options.maxReplicationLagMillis;
   }
 
-  /** The current primary, or undefined. */
+  /** Registers a listener of host state changes. */
+  onStateChange(listener: StateListener<D>): void {
+    this.listeners.push(listener);
+  }
+
+  /** The current primary: an up host in the primary role; of two, the one on the newer timeline. */
   get primary(): Host<D> | undefined {
-    return this.hosts.find((h) => h.role === 'primary' && h.state === 'up');
+    let best: Host<D> | undefined;
+    for (const h of this.hosts) {
+      if (h.role === 'primary' && h.state === 'up' && (best === undefined || h.timeline > best.timeline)) best = h;
+    }
+    return best;
   }
 
   /** Throws PoolEndedError once `end()` has begun. */
@@ -54,27 +90,32 @@ export class Cluster<D> {
    * go to the primary; reads and 'replica' to an eligible replica picked by the picker, else to the
    * primary when `fallbackToPrimary` is on.
    */
-  choose(kind: StatementKind, role?: RoleRequest): Host<D> {
+  choose(kind: StatementKind, role?: RoleRequest, options?: ChooseOptions<D>): Host<D> {
     this.assertOpen();
     const wantsPrimary = role === 'primary' || (role === undefined && kind === 'write');
     if (!wantsPrimary) {
-      const candidates = this.eligibleReplicas();
+      const candidates = this.readCandidates(options?.exclude);
       if (candidates.length > 0) return this.pick(candidates);
-      if (!this.fallbackToPrimary) throw new NoHostAvailableError('reads', this.hosts.map((h) => ({ name: h.name, role: h.role, state: h.state })));
+      if (!this.fallbackToPrimary) throw new NoHostAvailableError('reads', this.snapshot());
     }
     const primary = this.primary;
-    if (primary === undefined) throw new NoPrimaryError();
+    if (primary === undefined || primary === options?.exclude) {
+      if (wantsPrimary) throw new NoPrimaryError(`No primary host is available for writes (${this.describeStates()})`);
+      throw new NoHostAvailableError('reads', this.snapshot());
+    }
     return primary;
   }
 
-  private eligibleReplicas(): readonly Host<D>[] {
-    const all = this.replicas;
-    let allUp = true;
-    for (const h of all) if (h.state !== 'up') { allUp = false; break; }
-    if (allUp) return all;
+  /** Up replicas within the lag limit, minus `exclude`. Reuses one array: consume before the next call. */
+  readCandidates(exclude?: Host<D>): readonly Host<D>[] {
     const out = this.scratch;
     out.length = 0;
-    for (const h of all) if (h.state === 'up') out.push(h);
+    const maxLag = this.maxReplicationLagMillis;
+    for (const h of this.hosts) {
+      if (h.role !== 'replica' || h.state !== 'up' || h === exclude) continue;
+      if (maxLag !== undefined && h.lagMillis !== undefined && h.lagMillis > maxLag) continue;
+      out.push(h);
+    }
     return out;
   }
 
@@ -97,6 +138,48 @@ export class Cluster<D> {
       if (l !== undefined) sampled.push(l);
     }
     return median(sampled) ?? INITIAL_LATENCY_MS;
+  }
+
+  /** Ends a unit of work begun with `host.begin()`: metrics, then health. */
+  finish(host: Host<D>, outcome: Outcome, latencyMs?: number, isQuery = true): void {
+    const now = this.now();
+    host.end(now, outcome, latencyMs, isQuery);
+    if (outcome === 'host-error') {
+      this.apply(host, { type: 'failure', errorRate: host.metrics.errorRate(), samples: host.metrics.errorSamples });
+    } else {
+      this.apply(host, { type: 'success' });
+    }
+  }
+
+  /** Every health change goes through here. */
+  apply(host: Host<D>, event: HealthEvent): void {
+    const from = host.health.state;
+    host.health = transition(host.health, event, this.now(), this.random, this.healthOptions, this.canEject(host));
+    const to = host.health.state;
+    if (to === 'up' && from === 'probing') host.metrics.resetLatency();
+    if (from !== to) for (const l of this.listeners) l(host, from, to);
+  }
+
+  /** False when `host` is the last up host that can serve reads. */
+  private canEject(host: Host<D>): boolean {
+    for (const h of this.hosts) {
+      if (h === host || h.state !== 'up') continue;
+      if (h.role === 'replica' || this.fallbackToPrimary) return true;
+    }
+    return false;
+  }
+
+  snapshot(): { name: string; role: string; state: string }[] {
+    return this.hosts.map((h) => ({ name: h.name, role: h.role, state: h.state }));
+  }
+
+  private describeStates(): string {
+    return this.hosts.map((h) => `${h.name}: ${h.role}/${h.state}`).join(', ');
+  }
+
+  /** Marks every host closed. */
+  close(): void {
+    for (const h of this.hosts) this.apply(h, { type: 'close' });
   }
 
   stats(): PoolStats {

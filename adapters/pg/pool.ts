@@ -4,13 +4,15 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { HostUnavailableError } from '../../src/errors.js';
+import { HostUnavailableError, NoPrimaryError, PoolOverloadedError } from '../../src/errors.js';
+import { HealthMonitor } from '../../src/monitor.js';
 import { Host, type HostInfo } from '../../src/host.js';
 import { Cluster, type PoolStats } from '../../src/pool.js';
-import { isMultiHost, normalizeCluster, type CoreOptions, type HostExtras } from '../../src/config.js';
+import { isMultiHost, normalizeCluster, type Consistency, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { classify, type RoleRequest, type StatementKind } from '../../src/routing.js';
 import type { Outcome } from '../../src/metrics.js';
 import { describeHost, isHostError, pgDriverSpec, READ_ONLY_SQLSTATE } from './options.js';
+import { formatLsn, parseLsn, probeHost, REPLAY_POSITION_SQL, WRITE_POSITION_SQL } from './probe.js';
 
 /** One host in the multi-host form: pg.Pool options plus `name` and `weight`. */
 export interface HostConfig extends pg.PoolConfig, HostExtras {}
@@ -21,9 +23,11 @@ export interface HostConfig extends pg.PoolConfig, HostExtras {}
  */
 export interface MultiHostConfig extends Omit<pg.PoolConfig, 'host' | 'port' | 'connectionString'>, CoreOptions {
   /** The primary: a connection string or pg options. Receives writes, transactions and `connect()`. */
-  primary: string | HostConfig;
+  primary?: string | HostConfig;
   /** Read replicas. Reads are balanced over them. */
   replicas?: ReadonlyArray<string | HostConfig>;
+  /** Instead of primary/replicas: hosts whose roles the pool discovers (pg_is_in_recovery()) and follows on failover. */
+  hosts?: ReadonlyArray<string | HostConfig>;
 }
 
 /** Either a plain pg.Pool config (one host, behaves exactly like pg.Pool) or the multi-host form. */
@@ -33,6 +37,8 @@ export type PoolOptions = pg.PoolConfig | MultiHostConfig;
 export interface RoutedQueryConfig<I = unknown[]> extends pg.QueryConfig<I> {
   /** 'primary' or 'replica' overrides the statement's classification. */
   role?: RoleRequest;
+  /** Read-your-writes token (from `pool.lastWriteToken()`): only a replica that replayed it may serve this read. */
+  after?: string | undefined;
 }
 
 /** Options of `pool.connect()`. */
@@ -42,11 +48,23 @@ export interface ConnectOptions {
 }
 
 type Callback<T> = (err: Error | undefined, result?: T) => void;
+
+/** One pool.query call on its way. */
+interface Request {
+  readonly config: unknown;
+  readonly values: unknown;
+  readonly kind: StatementKind;
+  readonly role: RoleRequest | undefined;
+  /** Position a replica must have replayed to serve this read. */
+  readonly after: bigint | undefined;
+  readonly done: Callback<pg.QueryResult>;
+}
 type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, done?: (release?: Error | boolean) => void) => void;
 /** pg.Pool's constructor takes the Client class as a second argument; its typings omit it. */
 const PgPool = pg.Pool as unknown as new (options?: pg.PoolConfig, Client?: typeof pg.Client) => pg.Pool;
 
 const now = () => performance.now();
+const counts = (d: pg.Pool) => ({ total: d.totalCount, idle: d.idleCount, waiting: d.waitingCount });
 
 /**
  * A pg.Pool over a primary and its read replicas.
@@ -61,37 +79,65 @@ export class Pool extends EventEmitter {
   private readonly cluster: Cluster<pg.Pool>;
   private readonly multiHost: boolean;
   private readonly promiseCtor: PromiseConstructorLike;
+  private readonly monitor: HealthMonitor<pg.Pool> | undefined;
+  private readonly retryReads: boolean;
+  private readonly consistency: Consistency;
+  private readonly maxWaitingClients: number | undefined;
+  /** Resolves once roles are known (the `hosts` form); undefined when nothing is pending. */
+  private ready: Promise<void> | undefined;
+  /** A write position being fetched after a leased primary client was released (read-your-writes). */
+  private pendingPosition: Promise<void> | undefined;
 
   constructor(config?: PoolOptions, Client?: typeof pg.Client) {
     super();
     let hosts: Host<pg.Pool>[];
-    let options: ConstructorParameters<typeof Cluster>[1];
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, pgDriverSpec);
-      hosts = spec.hosts.map((h) => new Host(h.name, h.role, h.weight, h.capacity, new PgPool(h.options, Client), spec));
-      options = spec;
+      const clientOptions = new Map<Host<pg.Pool>, pg.ClientConfig>();
+      hosts = spec.hosts.map((h) => {
+        const options: pg.PoolConfig = spec.queryTimeoutMillis === undefined || h.options.query_timeout !== undefined
+          ? h.options : { ...h.options, query_timeout: spec.queryTimeoutMillis };
+        const host = new Host(h.name, h.role, h.weight, h.capacity, new PgPool(options, Client), spec, spec.health);
+        clientOptions.set(host, options);
+        return host;
+      });
+      this.cluster = new Cluster(hosts, spec, now, counts);
       this.multiHost = true;
+      this.retryReads = spec.retryReads;
+      this.consistency = spec.consistency;
+      this.maxWaitingClients = spec.maxWaitingClients;
+      this.monitor = new HealthMonitor(this.cluster, (h) => probeHost(clientOptions.get(h)!, spec.healthCheckTimeoutMillis), spec.healthCheckIntervalMillis);
+      this.monitor.start();
+      if (spec.discover) this.ready = this.discover();
     } else {
       const single = config as pg.PoolConfig | undefined;
       const driver = new PgPool(single, Client);
       hosts = [new Host(describeHost(single), 'primary', 1, driver.options.max, driver)];
-      options = { picker: 'p2c', fallbackToPrimary: true, random: Math.random };
+      this.cluster = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: Math.random }, now, counts);
       this.multiHost = false;
+      this.retryReads = false;
+      this.consistency = 'eventual';
+      this.maxWaitingClients = undefined;
+      this.monitor = undefined;
     }
-    this.cluster = new Cluster(hosts, options, now, (d) => ({ total: d.totalCount, idle: d.idleCount, waiting: d.waitingCount }));
     this.promiseCtor = (config as pg.PoolConfig | undefined)?.Promise ?? Promise;
     for (const host of hosts) this.forwardEvents(host);
   }
 
+  /** First discovery of the `hosts` form: ask every host its role before dispatching anything. */
+  private async discover(): Promise<void> {
+    await this.monitor!.checkAll();
+    this.ready = undefined;
+  }
+
   private forwardEvents(host: Host<pg.Pool>): void {
-    const info: HostInfo = host.info;
     const d = host.driver;
-    d.on('connect', (client) => this.emit('connect', client, info));
-    d.on('acquire', (client) => this.emit('acquire', client, info));
-    d.on('release', (err, client) => this.emit('release', err, client, info));
-    d.on('remove', (client) => this.emit('remove', client, info));
+    d.on('connect', (client) => this.emit('connect', client, host.info));
+    d.on('acquire', (client) => this.emit('acquire', client, host.info));
+    d.on('release', (err, client) => this.emit('release', err, client, host.info));
+    d.on('remove', (client) => this.emit('remove', client, host.info));
     // An idle client's error reaches pool.on('error'); with no listener it throws, as pg.Pool does.
-    d.on('error', (err, client) => this.emit('error', err, client, info));
+    d.on('error', (err, client) => this.emit('error', err, client, host.info));
   }
 
   /**
@@ -115,68 +161,157 @@ export class Pool extends EventEmitter {
     }
     if (isSubmittable(config)) return this.submit(config);
     const response = promisify(this.promiseCtor, cb as Callback<pg.QueryResult> | undefined);
-    const text = typeof config === 'string' ? config : (config as RoutedQueryConfig | null)?.text;
-    const role = typeof config === 'object' && config !== null ? (config as RoutedQueryConfig).role : undefined;
-    let kind: StatementKind;
-    let host: Host<pg.Pool>;
+    const routed = typeof config === 'object' && config !== null ? (config as RoutedQueryConfig) : undefined;
+    const text = typeof config === 'string' ? config : routed?.text;
+    const role = routed?.role;
     try {
-      kind = role === 'replica' ? 'read' : role === 'primary' ? 'write' : typeof text === 'string' ? classify(text) : 'write';
-      host = this.cluster.choose(kind, role);
+      this.cluster.assertOpen();
+      const kind: StatementKind = role === 'replica' ? 'read' : role === 'primary' ? 'write' : typeof text === 'string' ? classify(text) : 'write';
+      const after = routed?.after === undefined ? undefined : parseLsn(routed.after);
+      if (routed?.after !== undefined && after === undefined) throw new TypeError('`after` must be a token returned by pool.lastWriteToken()');
+      this.whenReady(() => this.dispatch({ config, values, kind, role, after, done: response.callback }, 0, undefined));
     } catch (err) {
       setImmediate(() => response.callback(err as Error));
-      return response.result;
     }
-    this.run(host, config, values, response.callback, host.role === 'replica');
     return response.result;
   }
 
-  /** Runs one statement on `host`; a replica's read-only rejection is re-run once on the primary. */
-  private run(host: Host<pg.Pool>, config: unknown, values: unknown, done: Callback<pg.QueryResult>, mayRerun: boolean): void {
+  /**
+   * The WAL position after this pool's last write, as an opaque token for `query({ text, after })`.
+   * Recorded when `consistency` is 'read-your-writes'; undefined before the first write.
+   * @example const token = pool.lastWriteToken(); await pool.query({ text: 'SELECT ...', after: token });
+   */
+  lastWriteToken(): string | undefined {
+    const p = this.cluster.lastWritePosition;
+    return p === undefined ? undefined : formatLsn(p);
+  }
+
+  /** Runs `fn` now, or once discovery and a pending write position are known. */
+  private whenReady(fn: () => void): void {
+    const wait = this.ready ?? this.pendingPosition;
+    if (wait === undefined) return fn();
+    wait.then(fn, fn);
+  }
+
+  /** Chooses a host for the request and runs it; `attempt` 1 is the one allowed retry of a read. */
+  private dispatch(req: Request, attempt: number, exclude: Host<pg.Pool> | undefined, failure?: Error): void {
+    let host: Host<pg.Pool>;
+    try {
+      host = this.cluster.choose(req.kind, req.role, { exclude });
+    } catch (err) {
+      if (err instanceof NoPrimaryError) void this.monitor?.requestDiscovery();
+      // No other host for a retry: the caller gets the failure that caused it.
+      return req.done(failure ?? (err as Error));
+    }
+    if (this.maxWaitingClients !== undefined && host.driver.waitingCount >= this.maxWaitingClients) {
+      return req.done(new PoolOverloadedError(`Host ${host.name} has ${host.driver.waitingCount} requests waiting for a connection (maxWaitingClients ${this.maxWaitingClients})`));
+    }
+    this.run(host, req, attempt);
+  }
+
+  /** The position a read must see, if any. */
+  private requiredPosition(req: Request): bigint | undefined {
+    return req.after ?? (this.consistency === 'read-your-writes' ? this.cluster.lastWritePosition : undefined);
+  }
+
+  /** Runs one statement on `host`; retries and read-only re-runs dispatch again. */
+  private run(host: Host<pg.Pool>, req: Request, attempt: number): void {
     host.begin();
     host.driver.connect((connectErr, client) => {
       if (connectErr || client === undefined) {
-        this.settle(host, outcomeOf(connectErr), undefined);
-        done(this.wrap(host, connectErr ?? new Error('no client')));
-        return;
+        const outcome = outcomeOf(connectErr);
+        this.cluster.finish(host, outcome, undefined);
+        if (outcome === 'host-error') this.onHostError(host);
+        // Nothing was sent, so a read may go elsewhere whatever host this was.
+        const failure = this.wrap(host, connectErr ?? new Error('no client'));
+        if (outcome === 'host-error' && this.mayRetry(req, attempt)) return this.dispatch(req, attempt + 1, host, failure);
+        return req.done(failure);
       }
-      let finished = false;
-      // A connection error while the query runs may arrive as an 'error' event instead of a callback.
-      const onError = (err: Error) => {
-        if (finished) return;
-        finished = true;
-        client.release(err);
-        this.settle(host, 'host-error', undefined);
-        done(this.wrap(host, err));
-      };
-      client.once('error', onError);
-      const start = now();
-      try {
-        (client as unknown as LooseClient).query(config, values, (err: Error | undefined, res: pg.QueryResult) => {
-          client.removeListener('error', onError);
-          if (finished) return;
-          finished = true;
-          const end = now();
-          // Like pg-pool: a connection that saw an error is destroyed rather than reused.
-          client.release(err);
-          this.settle(host, err ? outcomeOf(err) : 'ok', end - start, end);
-          if (err && mayRerun && (err as { code?: unknown }).code === READ_ONLY_SQLSTATE) {
-            const primary = this.cluster.primary;
-            if (primary) return this.run(primary, config, values, done, false);
-          }
-          done(err ? this.wrap(host, err) : undefined, res);
-        });
-      } catch (err) {
-        client.removeListener('error', onError);
-        finished = true;
-        client.release(err as Error);
-        this.settle(host, 'sql-error', undefined);
-        done(err as Error);
+      const needs = host.role === 'replica' && req.kind === 'read' ? this.requiredPosition(req) : undefined;
+      if (needs !== undefined && (host.replayLsn === undefined || host.replayLsn < needs)) {
+        return this.checkFreshness(host, client, req, needs, attempt);
       }
+      this.execute(host, client, req, attempt);
     });
   }
 
-  private settle(host: Host<pg.Pool>, outcome: Outcome, latencyMs: number | undefined, at = now()): void {
-    host.end(at, outcome, latencyMs);
+  /** Read-your-writes: asks the replica how far it has replayed; too far behind, the read goes to the primary. */
+  private checkFreshness(host: Host<pg.Pool>, client: pg.PoolClient, req: Request, needs: bigint, attempt: number): void {
+    client.query(REPLAY_POSITION_SQL, (err: Error | undefined, res: pg.QueryResult) => {
+      if (err) {
+        client.release(err);
+        this.cluster.finish(host, outcomeOf(err), undefined);
+        if (isHostError(err) && this.mayRetry(req, attempt)) return this.dispatch(req, attempt + 1, host, this.wrap(host, err));
+        return req.done(this.wrap(host, err));
+      }
+      const replayed = parseLsn(res.rows[0]?.lsn);
+      if (replayed !== undefined && (host.replayLsn === undefined || replayed > host.replayLsn)) host.replayLsn = replayed;
+      if (replayed !== undefined && replayed >= needs) return this.execute(host, client, req, attempt);
+      client.release();
+      this.cluster.finish(host, 'ok', undefined, false);
+      this.dispatch({ ...req, role: 'primary' }, attempt, undefined);
+    });
+  }
+
+  private execute(host: Host<pg.Pool>, client: pg.PoolClient, req: Request, attempt: number): void {
+    let finished = false;
+    const start = now();
+    const complete = (err: Error | undefined, res?: pg.QueryResult) => {
+      if (finished) return;
+      finished = true;
+      client.removeListener('error', onError);
+      const end = now();
+      const outcome = err ? outcomeOf(err) : 'ok';
+      const trackWrite = !err && this.consistency === 'read-your-writes' && host.role === 'primary' && req.kind === 'write';
+      if (trackWrite) return this.recordWrite(client, () => {
+        this.cluster.finish(host, 'ok', end - start);
+        req.done(undefined, res);
+      });
+      // Like pg-pool: a connection that saw an error is destroyed rather than reused.
+      client.release(err);
+      this.cluster.finish(host, outcome, outcome === 'host-error' ? undefined : end - start);
+      if (!err) return req.done(undefined, res);
+      if (outcome === 'host-error') {
+        this.onHostError(host);
+        // A replica is read-only: re-running a read that failed there cannot repeat a side effect.
+        if (host.role === 'replica' && this.mayRetry(req, attempt)) return this.dispatch(req, attempt + 1, host, this.wrap(host, err));
+      }
+      if (host.role === 'replica' && req.role !== 'replica' && (err as { code?: unknown }).code === READ_ONLY_SQLSTATE && attempt < 2) {
+        return this.dispatch({ ...req, role: 'primary' }, 2, undefined);
+      }
+      req.done(this.wrap(host, err));
+    };
+    // A connection error while the query runs may arrive as an 'error' event instead of a callback.
+    const onError = (err: Error) => complete(err);
+    client.once('error', onError);
+    try {
+      (client as unknown as LooseClient).query(req.config, req.values, complete);
+    } catch (err) {
+      complete(err as Error);
+    }
+  }
+
+  private mayRetry(req: Request, attempt: number): boolean {
+    return this.retryReads && attempt === 0 && req.kind === 'read';
+  }
+
+  /** A failing primary may have been replaced: look for the current one. */
+  private onHostError(host: Host<pg.Pool>): void {
+    if (host.role === 'primary') void this.monitor?.requestDiscovery();
+  }
+
+  /** Read-your-writes: records the primary's WAL position on the connection that wrote, then releases it. */
+  private recordWrite(client: pg.PoolClient, then: () => void): void {
+    client.query(WRITE_POSITION_SQL, (err: Error | undefined, res: pg.QueryResult) => {
+      client.release(err);
+      if (!err) this.notePosition(parseLsn(res.rows[0]?.lsn));
+      then();
+    });
+  }
+
+  private notePosition(position: bigint | undefined): void {
+    const last = this.cluster.lastWritePosition;
+    if (position !== undefined && (last === undefined || position > last)) this.cluster.lastWritePosition = position;
   }
 
   /** A Submittable (pg-cursor, pg-query-stream) runs on a leased client that is released on its end or error. */
@@ -193,7 +328,7 @@ export class Pool extends EventEmitter {
     host.begin();
     host.driver.connect((err, client) => {
       if (err || client === undefined) {
-        this.settle(host, outcomeOf(err), undefined);
+        this.cluster.finish(host, outcomeOf(err), undefined);
         emitter.emit?.('error', this.wrap(host, err ?? new Error('no client')));
         return;
       }
@@ -202,7 +337,7 @@ export class Pool extends EventEmitter {
         if (released) return;
         released = true;
         client.release(error);
-        this.settle(host, error ? outcomeOf(error) : 'ok', undefined);
+        this.cluster.finish(host, error ? outcomeOf(error) : 'ok', undefined);
       };
       emitter.once?.('end', () => finish());
       emitter.once?.('close', () => finish());
@@ -226,33 +361,57 @@ export class Pool extends EventEmitter {
     const cb = typeof a === 'function' ? a : b;
     const response = promisify(this.promiseCtor, cb as Callback<pg.PoolClient> | undefined);
     const role = options.role ?? 'primary';
-    let host: Host<pg.Pool>;
     try {
-      host = this.cluster.choose(role === 'replica' ? 'read' : 'write', role);
+      this.cluster.assertOpen();
     } catch (err) {
       setImmediate(() => response.callback(err as Error));
       return response.result;
     }
+    this.whenReady(() => this.lease(role, response.callback as ConnectCallback));
+    return response.result;
+  }
+
+  private lease(role: RoleRequest, callback: ConnectCallback): void {
+    let host: Host<pg.Pool>;
+    try {
+      host = this.cluster.choose(role === 'replica' ? 'read' : 'write', role);
+    } catch (err) {
+      if (err instanceof NoPrimaryError) void this.monitor?.requestDiscovery();
+      return callback(err as Error);
+    }
+    if (this.maxWaitingClients !== undefined && host.driver.waitingCount >= this.maxWaitingClients) {
+      return callback(new PoolOverloadedError(`Host ${host.name} has ${host.driver.waitingCount} requests waiting for a connection (maxWaitingClients ${this.maxWaitingClients})`));
+    }
     host.begin();
     host.driver.connect((err, client) => {
       if (err || client === undefined) {
-        host.end(now(), outcomeOf(err), undefined, false);
-        response.callback(this.wrap(host, err ?? new Error('no client')));
-        return;
+        this.cluster.finish(host, outcomeOf(err), undefined, false);
+        if (isHostError(err)) this.onHostError(host);
+        return callback(this.wrap(host, err ?? new Error('no client')));
       }
       const release = client.release;
       let open = true;
       const wrapped = (releaseErr?: Error | boolean) => {
         if (open) {
           open = false;
-          host.end(now(), releaseErr instanceof Error && isHostError(releaseErr) ? 'host-error' : 'ok', undefined, false);
+          const failed = releaseErr instanceof Error && isHostError(releaseErr);
+          this.cluster.finish(host, failed ? 'host-error' : 'ok', undefined, false);
+          // Read-your-writes: a primary client may have written; later reads wait for its position.
+          if (!failed && this.consistency === 'read-your-writes' && host.role === 'primary') this.fetchWritePosition(host);
         }
         return release.call(client, releaseErr);
       };
       client.release = wrapped;
-      (response.callback as ConnectCallback)(undefined, client, wrapped);
+      callback(undefined, client, wrapped);
     });
-    return response.result;
+  }
+
+  private fetchWritePosition(host: Host<pg.Pool>): void {
+    const p = host.driver.query(WRITE_POSITION_SQL).then((res) => this.notePosition(parseLsn(res.rows[0]?.lsn)), () => {});
+    const pending = p.finally(() => {
+      if (this.pendingPosition === pending) this.pendingPosition = undefined;
+    });
+    this.pendingPosition = pending;
   }
 
   /**
@@ -268,9 +427,10 @@ export class Pool extends EventEmitter {
       return Promise.reject(err);
     }
     this.cluster.ending = true;
+    this.monitor?.stop();
     const done = Promise.all(this.cluster.hosts.map((h) => h.driver.end())).then(() => {
       this.cluster.ended = true;
-      for (const h of this.cluster.hosts) h.state = 'closed';
+      this.cluster.close();
     });
     if (!callback) return done;
     done.then(() => callback(), callback);
