@@ -17,6 +17,11 @@ export class FaultProxy {
   private delayMs = 0;
   private fault: Fault = { kind: 'none' };
   private stopped = false;
+  private failRate = 0;
+  private random: () => number = Math.random;
+  /** Connections accepted and connections reset at accept by failConnections(). */
+  accepted = 0;
+  failed = 0;
 
   private constructor(private readonly target: { host: string; port: number }, readonly port: number, server: Server) {
     this.server = server;
@@ -63,11 +68,18 @@ export class FaultProxy {
     this.resetAll();
   }
 
+  /** Resets this share (0..1) of new connections at accept; `random` decides which. */
+  failConnections(rate: number, random: () => number = Math.random): void {
+    this.failRate = rate;
+    this.random = random;
+  }
+
   /** Removes every fault and the delay; listens again after refuse(). */
   async heal(): Promise<void> {
     const wasRefusing = this.fault.kind === 'refuse';
     this.fault = { kind: 'none' };
     this.delayMs = 0;
+    this.failRate = 0;
     if (wasRefusing && !this.stopped) {
       this.server = createServer();
       await listen(this.server, this.port);
@@ -99,7 +111,9 @@ export class FaultProxy {
   }
 
   private accept(client: Socket): void {
-    if (this.fault.kind === 'reset' || this.stopped) {
+    this.accepted++;
+    if (this.fault.kind === 'reset' || this.stopped || (this.failRate > 0 && this.random() < this.failRate)) {
+      if (this.fault.kind !== 'reset') this.failed++;
       client.resetAndDestroy();
       return;
     }

@@ -4,6 +4,7 @@
 import { mkdtemp, rm, appendFile, chown } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { freePort, postgresBinDir, readPidFile, run, runAs, stopPid, track } from './processes.js';
 
 /** One server of the test cluster. */
@@ -19,6 +20,8 @@ export interface PgNode {
   kill(): Promise<void>;
   /** Starts a stopped server again on the same port. */
   start(): Promise<void>;
+  /** Crashes the server: SIGKILL to the postmaster and every backend at once. */
+  crash(): Promise<void>;
 }
 
 export interface PgCluster {
@@ -54,7 +57,7 @@ function fromEnv(): PgCluster {
   const node = (role: PgNode['role'], url: string): PgNode => {
     const u = new URL(url);
     const unsupported = () => Promise.reject(new Error('servers from environment variables cannot be stopped or started by the harness'));
-    return { role, host: u.hostname, port: Number(u.port || 5432), url, pid: () => undefined, kill: unsupported, start: unsupported };
+    return { role, host: u.hostname, port: Number(u.port || 5432), url, pid: () => undefined, kill: unsupported, start: unsupported, crash: unsupported };
   };
   return { source: 'env', primary: node('primary', primary), replicas: replicas.map((r) => node('replica', r)), stop: async () => {} };
 }
@@ -133,6 +136,25 @@ class LocalNode implements PgNode {
     // immediate shutdown that takes them down too. Either way we wait for the PID to go.
     if (pid !== undefined) await stopPid(pid, 'SIGQUIT', 5_000);
   }
+
+  async crash(): Promise<void> {
+    const pid = this.serverPid;
+    if (pid === undefined) return;
+    this.serverPid = undefined;
+    const children = childPids(pid);
+    for (const p of [pid, ...children]) {
+      try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await Promise.all([pid, ...children].map((p) => stopPid(p, 'SIGKILL', 5_000)));
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)]).toString().split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
+  } catch {
+    return [];
+  }
 }
 
 async function startContainers(replicaCount: number): Promise<PgCluster> {
@@ -166,6 +188,7 @@ async function startContainers(replicaCount: number): Promise<PgCluster> {
     return {
       role, host, port, url: `postgres://postgres@${host}:${port}/postgres`, pid: () => undefined,
       kill: async () => { await c.exec(['bash', '-c', 'kill -QUIT 1']); },
+      crash: async () => { await c.exec(['bash', '-c', 'kill -KILL -1']); },
       start: () => Promise.reject(new Error('restarting a container node is not supported by the harness')),
     };
   };

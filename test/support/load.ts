@@ -1,0 +1,50 @@
+// A bounded read load for fault tests: N concurrent readers for a fixed time, every result kept
+// with its time and serving port so shares can be cut by time window.
+
+import type { Pool } from '../../adapters/pg/index.js';
+
+export interface Sample { readonly at: number; readonly port?: number; readonly error?: Error; readonly ms: number }
+
+export interface LoadResult {
+  readonly samples: readonly Sample[];
+  readonly failed: readonly Sample[];
+  /** Share of successful reads served by `port` between `from` and `to` (ms since start). */
+  share(port: number, from?: number, to?: number): number;
+}
+
+export async function readLoad(pool: Pool, options: { readers: number; durationMs: number; sql?: string }): Promise<LoadResult> {
+  const sql = options.sql ?? 'SELECT inet_server_port() AS port';
+  const samples: Sample[] = [];
+  const t0 = Date.now();
+  const deadline = t0 + options.durationMs;
+  await Promise.all(Array.from({ length: options.readers }, async () => {
+    while (Date.now() < deadline) {
+      const start = Date.now();
+      try {
+        const { rows } = await pool.query(sql);
+        samples.push({ at: start - t0, port: rows[0].port, ms: Date.now() - start });
+      } catch (err) {
+        samples.push({ at: start - t0, error: err as Error, ms: Date.now() - start });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }));
+  return {
+    samples,
+    failed: samples.filter((s) => s.error),
+    share(port, from = 0, to = Infinity) {
+      const window = samples.filter((s) => !s.error && s.at >= from && s.at < to);
+      return window.length === 0 ? 0 : window.filter((s) => s.port === port).length / window.length;
+    },
+  };
+}
+
+/** Polls `fn` every 5 ms until it returns true; resolves with the time it took, or rejects after `timeoutMs`. */
+export async function waitFor(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return Date.now() - t0;
+}
