@@ -25,7 +25,10 @@ export class HostMetrics {
   private latency = 0;
   private latencyAt = 0;
   private hasLatency = false;
-  private errorEwma = 0;
+  // Bias-corrected error EWMA: sum and total weight both decay, value = sum / weight, so the first
+  // samples give their plain mean instead of jumping to 0 or 1.
+  private errorSum = 0;
+  private errorWeight = 0;
   private errorAt = 0;
 
   constructor(private readonly options: MetricsOptions = DEFAULT_METRICS_OPTIONS) {}
@@ -44,7 +47,7 @@ export class HostMetrics {
 
   /** Error EWMA in [0, 1]: the recent share of host-attributable failures. */
   errorRate(): number {
-    return this.errorEwma;
+    return this.errorWeight === 0 ? 0 : this.errorSum / this.errorWeight;
   }
 
   /** Forgets the latency estimate (a returning host is costed at the median of the others again). */
@@ -92,12 +95,10 @@ export class HostMetrics {
   }
 
   observeOutcome(now: number, failed: 0 | 1): void {
-    if (this.errorSamples === 0) {
-      this.errorEwma = failed;
-    } else {
-      const w = Math.exp(-Math.max(0, now - this.errorAt) / this.options.errorDecayMillis);
-      this.errorEwma = this.errorEwma * w + failed * (1 - w);
-    }
+    // Samples closer than 1 ms count as 1 ms apart, so simultaneous outcomes each carry weight.
+    const w = Math.exp(-Math.max(1, now - this.errorAt) / this.options.errorDecayMillis);
+    this.errorSum = this.errorSum * w + failed * (1 - w);
+    this.errorWeight = this.errorWeight * w + (1 - w);
     this.errorSamples++;
     this.errorAt = now;
   }

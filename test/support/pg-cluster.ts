@@ -141,8 +141,10 @@ class LocalNode implements PgNode {
     const pid = this.serverPid;
     if (pid === undefined) return;
     this.serverPid = undefined;
+    // Freeze the postmaster first so it forks no backend between listing its children and the kill.
+    try { process.kill(pid, 'SIGSTOP'); } catch { /* gone */ }
     const children = childPids(pid);
-    for (const p of [pid, ...children]) {
+    for (const p of [...children, pid]) {
       try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
     }
     await Promise.all([pid, ...children].map((p) => stopPid(p, 'SIGKILL', 5_000)));

@@ -37,16 +37,23 @@ describe('HostMetrics latency (peak EWMA)', () => {
 });
 
 describe('HostMetrics errors and in-flight', () => {
-  it('error EWMA starts from the first outcome and decays with tau = 30 s', () => {
+  it('error EWMA is the mean of the first samples, then weighs them by time (tau = 30 s)', () => {
     const m = new HostMetrics(opts);
     m.begin();
     m.end(0, 'host-error');
     expect(m.errorRate()).toBe(1);
     m.begin();
-    m.end(30_000, 'ok', 1);
-    expect(m.errorRate()).toBeCloseTo(Math.exp(-1), 12);
+    m.end(0, 'ok', 1); // same instant: counted 1 ms apart, so about the mean of the two
+    expect(m.errorRate()).toBeCloseTo(0.5, 4);
+    m.begin();
+    m.end(30_000, 'ok', 1); // 30 s later the old samples weigh e^-1 of their old weight
+    const w = Math.exp(-1);
+    const a = 1 - Math.exp(-1 / 30_000);
+    const sum = (a * Math.exp(-1 / 30_000)) * w; // first failure, decayed twice
+    const weight = (a * Math.exp(-1 / 30_000) + a) * w + (1 - w);
+    expect(m.errorRate()).toBeCloseTo(sum / weight, 12);
     expect(m.errors).toBe(1);
-    expect(m.queries).toBe(2);
+    expect(m.queries).toBe(3);
   });
 
   it('SQL errors are not host errors: they record latency and count as healthy', () => {
