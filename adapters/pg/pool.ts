@@ -317,13 +317,24 @@ export class Pool extends EventEmitter {
   /** A Submittable (pg-cursor, pg-query-stream) runs on a leased client that is released on its end or error. */
   private submit<T extends pg.Submittable>(submittable: T): T {
     const emitter = submittable as unknown as Partial<EventEmitter>;
+    try {
+      this.cluster.assertOpen();
+    } catch (err) {
+      setImmediate(() => emitter.emit?.('error', err));
+      return submittable;
+    }
+    this.whenReady(() => this.runSubmittable(submittable, emitter));
+    return submittable;
+  }
+
+  private runSubmittable(submittable: pg.Submittable, emitter: Partial<EventEmitter>): void {
     let host: Host<pg.Pool>;
     try {
       const text = (submittable as { text?: unknown }).text;
       host = this.cluster.choose(typeof text === 'string' ? classify(text) : 'write');
     } catch (err) {
-      setImmediate(() => emitter.emit?.('error', err));
-      return submittable;
+      emitter.emit?.('error', err);
+      return;
     }
     host.begin();
     host.driver.connect((err, client) => {
@@ -344,7 +355,6 @@ export class Pool extends EventEmitter {
       emitter.once?.('error', (e: Error) => finish(e));
       client.query(submittable);
     });
-    return submittable;
   }
 
   /**

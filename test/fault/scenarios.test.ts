@@ -146,6 +146,28 @@ const scenarios: Scenario[] = [
       expect(pool.stats().hosts.find((h) => h.name === 'replica1')?.role).toBe('primary');
     },
   },
+  {
+    name: 'primary killed, nobody promoted: writes fail fast with NoPrimaryError, reads go on',
+    options: { ...FAST_HEALTH, ejectionMillis: 60_000 },
+    async run({ cluster, pool, replicaPort }) {
+      await cluster.primary.crash();
+      const codes: string[] = [];
+      let slowest = 0;
+      for (let i = 0; i < 20; i++) {
+        const t = Date.now();
+        const err = await pool.query('CREATE TABLE never (id int)').then(() => undefined, (e: unknown) => e as { code?: string });
+        slowest = Math.max(slowest, Date.now() - t);
+        codes.push(err?.code ?? 'succeeded');
+      }
+      const reads = await readLoad(pool, { readers: 4, durationMs: 300 });
+      figures.push(`no primary: write errors ${[...new Set(codes)].join(' then ')}; slowest failing write ${slowest} ms; ${reads.failed.length} failed reads of ${reads.samples.length}`);
+      expect(codes.at(-1)).toBe('P2C_NO_PRIMARY');
+      expect(codes.every((c) => c === 'P2C_HOST_UNAVAILABLE' || c === 'P2C_NO_PRIMARY')).toBe(true);
+      expect(slowest).toBeLessThan(1000);
+      expect(reads.failed).toEqual([]);
+      expect(reads.share(replicaPort(0)) + reads.share(replicaPort(1))).toBe(1);
+    },
+  },
 ];
 
 describe('fault scenarios on a real cluster', () => {
