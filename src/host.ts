@@ -48,9 +48,10 @@ export class Host<D> implements HostInfo {
   /** Health state machine value; change it only through Cluster.apply. */
   health: Health = INITIAL_HEALTH;
   readonly metrics: HostMetrics;
-  /** Replication lag (ms) and replay position seen by the last health check; undefined when unknown. */
+  /** Replication lag (ms) seen by the last health check; undefined when unknown. */
   lagMillis: number | undefined;
-  replayLsn: bigint | undefined;
+  /** Applied (replica) or current (primary) log position last seen, opaque to the core. */
+  position: string | undefined;
   /** Timeline of a primary, to choose between two hosts that both claim to be primary. */
   timeline = 0;
 

@@ -12,7 +12,7 @@ export interface ProbeResult {
   /** Replication lag in ms (replicas). */
   readonly lagMillis?: number | undefined;
   /** Replayed (replica) or current (primary) log position, for read-your-writes. */
-  readonly position?: bigint | undefined;
+  readonly position?: string | undefined;
   /** Timeline or other generation number of a primary; the higher wins when two claim the role. */
   readonly timeline?: number | undefined;
 }
@@ -112,7 +112,7 @@ export class HealthMonitor<D> {
     if (this.stopped) return;
     host.role = result.replica ? 'replica' : 'primary';
     host.lagMillis = result.replica ? result.lagMillis : 0;
-    host.replayLsn = result.position;
+    host.position = result.position;
     if (result.timeline !== undefined) host.timeline = result.timeline;
     this.cluster.apply(host, halfOpen ? { type: 'probe-ok' } : { type: 'success' });
   }

@@ -47,7 +47,7 @@ export class Cluster<D> {
   ending = false;
   ended = false;
   /** Read-your-writes: WAL/GTID position of the last write seen by this pool (scope 'pool'). */
-  lastWritePosition: bigint | undefined;
+  lastWritePosition: string | undefined;
   private readonly random: Random;
   private readonly listeners: StateListener<D>[] = [];
   private readonly scratch: Host<D>[] = [];

@@ -16,8 +16,6 @@ const PROBE_SQL = `SELECT pg_is_in_recovery() AS replica,
   CASE WHEN pg_is_in_recovery() THEN NULL
        ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`;
 
-/** The position a replica has replayed, as text. */
-export const REPLAY_POSITION_SQL = 'SELECT pg_last_wal_replay_lsn()::text AS lsn';
 /** The primary's current WAL position, as text. */
 export const WRITE_POSITION_SQL = 'SELECT pg_current_wal_lsn()::text AS lsn';
 
@@ -32,7 +30,7 @@ export async function probeHost(options: pg.ClientConfig, timeoutMillis: number)
     return {
       replica: row.replica,
       lagMillis: row.lag_ms,
-      position: parseLsn(row.lsn),
+      position: row.lsn ?? undefined,
       timeline: row.timeline ?? undefined,
     };
   } finally {
