@@ -158,7 +158,7 @@ class LocalMyNode implements MyNode {
       '--bind-address=127.0.0.1', `--socket=${join(this.dir, `s${this.serverId}.sock`)}`, `--pid-file=${join(this.data, 'server.pid')}`,
       `--server-id=${this.serverId}`, '--log-bin=binlog', '--binlog-format=ROW', '--gtid-strict-mode=1', '--log-slave-updates',
       '--skip-name-resolve', '--innodb-buffer-pool-size=32M', '--innodb-log-file-size=16M', '--innodb-flush-log-at-trx-commit=2',
-      '--sync-binlog=0', '--max-connections=300', `--log-error=${join(this.data, 'error.log')}`,
+      '--sync-binlog=0', '--max-connections=300', '--log-bin-trust-function-creators=1', `--log-error=${join(this.data, 'error.log')}`,
       ...(this.role === 'replica' ? ['--read-only=1'] : [])];
     const child = spawn(this.bin, args, { stdio: 'ignore', cwd: this.dir });
     this.child = child;

@@ -1,0 +1,10 @@
+// p2c-pool/mysql: a drop-in mysql2 pool over a MySQL/MariaDB primary and its replicas.
+// Import { createPool } from here instead of from 'mysql2'.
+
+export { Pool, createPool } from './pool.js';
+export type { PoolConfig, MultiHostConfig, HostConfig, RoutedQueryOptions, GetConnectionOptions, PromisePoolLike } from './pool.js';
+export { isHostError, isReadOnlyError } from './options.js';
+export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError } from '../../src/errors.js';
+export type { PoolErrorCode } from '../../src/errors.js';
+export type { PoolStats } from '../../src/pool.js';
+export type { HostStats, HostInfo, HostRole, HostState } from '../../src/host.js';
