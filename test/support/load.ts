@@ -3,6 +3,9 @@
 
 import type { Pool } from '../../adapters/pg/index.js';
 
+/** A read through a pg pool that returns the serving server's port. */
+export const pgRead = (pool: Pool) => async (): Promise<number> => (await pool.query('SELECT inet_server_port() AS port')).rows[0].port;
+
 export interface Sample { readonly at: number; readonly port?: number; readonly error?: Error; readonly ms: number }
 
 export interface LoadResult {
@@ -12,8 +15,8 @@ export interface LoadResult {
   share(port: number, from?: number, to?: number): number;
 }
 
-export async function readLoad(pool: Pool, options: { readers: number; durationMs: number; sql?: string }): Promise<LoadResult> {
-  const sql = options.sql ?? 'SELECT inet_server_port() AS port';
+export async function readLoad(target: Pool | (() => Promise<number>), options: { readers: number; durationMs: number }): Promise<LoadResult> {
+  const read = typeof target === 'function' ? target : pgRead(target);
   const samples: Sample[] = [];
   const t0 = Date.now();
   const deadline = t0 + options.durationMs;
@@ -21,8 +24,8 @@ export async function readLoad(pool: Pool, options: { readers: number; durationM
     while (Date.now() < deadline) {
       const start = Date.now();
       try {
-        const { rows } = await pool.query(sql);
-        samples.push({ at: start - t0, port: rows[0].port, ms: Date.now() - start });
+        const port = await read();
+        samples.push({ at: start - t0, port, ms: Date.now() - start });
       } catch (err) {
         samples.push({ at: start - t0, error: err as Error, ms: Date.now() - start });
         await new Promise((r) => setTimeout(r, 5));
