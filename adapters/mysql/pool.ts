@@ -42,7 +42,21 @@ export interface GetConnectionOptions {
 type QueryCallback = (err: Error | null, result?: unknown, fields?: FieldPacket[]) => void;
 type Result = [unknown, FieldPacket[] | undefined];
 
-const PromisePool = (mysqlPromise as unknown as { PromisePool: new (pool: unknown, P?: PromiseConstructorLike) => unknown }).PromisePool;
+interface PromiseInternals { pool: Pool; Promise: PromiseConstructor; getConnection(): Promise<unknown> }
+const { PromisePool, PromisePoolConnection } = mysqlPromise as unknown as {
+  PromisePool: new (pool: unknown, P?: PromiseConstructorLike) => PromiseInternals;
+  PromisePoolConnection: new (conn: unknown, P?: PromiseConstructorLike) => unknown;
+};
+
+/** mysql2's PromisePool, plus `getConnection({ role })`. */
+class RoutedPromisePool extends PromisePool {
+  override getConnection(options?: GetConnectionOptions): Promise<unknown> {
+    if (!options) return super.getConnection();
+    return new this.Promise((resolve, reject) => {
+      this.pool.getConnection(options, (err, conn) => (err || !conn ? reject(err) : resolve(new PromisePoolConnection(conn, this.Promise))));
+    });
+  }
+}
 
 /**
  * A mysql2 pool over a primary and its replicas.
@@ -194,7 +208,7 @@ export class Pool extends EventEmitter {
 
   /** mysql2's promise wrapper around this pool: `query`/`execute` resolve to `[rows, fields]`. */
   promise(promiseImpl?: PromiseConstructorLike): PromisePoolLike {
-    return new PromisePool(this, promiseImpl) as PromisePoolLike;
+    return new RoutedPromisePool(this, promiseImpl) as unknown as PromisePoolLike;
   }
 
   private get connectionConfig(): { stringifyObjects?: boolean; timezone?: string } {
@@ -228,7 +242,8 @@ export class Pool extends EventEmitter {
 export interface PromisePoolLike extends EventEmitter {
   query<T = unknown>(sql: string | RoutedQueryOptions, values?: unknown): Promise<[T, FieldPacket[]]>;
   execute<T = unknown>(sql: string | RoutedQueryOptions, values?: unknown): Promise<[T, FieldPacket[]]>;
-  getConnection(): Promise<import('mysql2/promise').PoolConnection>;
+  /** The primary, or `{ role: 'replica' }`; pinned until `conn.release()`. */
+  getConnection(options?: GetConnectionOptions): Promise<import('mysql2/promise').PoolConnection>;
   releaseConnection(conn: import('mysql2/promise').PoolConnection): void;
   end(): Promise<void>;
   escape(value: unknown): string;

@@ -103,6 +103,9 @@ describe('routing', () => {
     } finally {
       conn.release();
     }
+    const roPromise = await pool.promise().getConnection({ role: 'replica' });
+    expect(replicaPorts).toContain(((await roPromise.query('SELECT @@port AS port'))[0] as { port: number }[])[0]!.port);
+    roPromise.release();
     const ro = await new Promise<import('mysql2').PoolConnection>((resolve, reject) => pool.getConnection({ role: 'replica' }, (err, c) => (err || !c ? reject(err) : resolve(c))));
     try {
       const port = await new Promise<number>((resolve, reject) => ro.query('SELECT @@port AS port', (err, rows) => (err ? reject(err) : resolve((rows as { port: number }[])[0]!.port))));

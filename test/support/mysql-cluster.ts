@@ -42,10 +42,60 @@ export async function startMyCluster(options: { replicas?: number } = {}): Promi
   const replicas = options.replicas ?? 1;
   const forced = process.env['P2C_HARNESS'];
   if (forced === 'env' || (!forced && process.env['P2C_MY_PRIMARY'])) return fromEnv();
-  if (forced === 'containers' || (!forced && (await containerRuntimeAvailable()))) {
-    throw new Error('A container runtime answered, but the MariaDB Testcontainers path is not implemented: set P2C_HARNESS=local or P2C_MY_PRIMARY/P2C_MY_REPLICAS');
-  }
+  if (forced === 'containers' || (!forced && (await containerRuntimeAvailable()))) return startContainers(replicas);
   return startLocal(replicas);
+}
+
+/** The same topology in containers (image P2C_MY_IMAGE, default mariadb:10.11). */
+async function startContainers(replicaCount: number): Promise<MyCluster> {
+  const tc = await import('testcontainers');
+  const image = process.env['P2C_MY_IMAGE'] ?? 'mariadb:10.11';
+  const network = await new tc.Network().start();
+  const started: { stop(): Promise<unknown> }[] = [];
+  const serverArgs = (id: number, replica: boolean) => ['--server-id=' + id, '--log-bin=binlog', '--binlog-format=ROW', '--gtid-strict-mode=1',
+    '--log-slave-updates', '--log-bin-trust-function-creators=1', ...(replica ? ['--read-only=1'] : [])];
+  const start = async (id: number, replica: boolean, alias: string) => {
+    const c = await new tc.GenericContainer(image).withNetwork(network).withNetworkAliases(alias).withExposedPorts(3306)
+      .withEnvironment({ MARIADB_ALLOW_EMPTY_ROOT_PASSWORD: '1' }).withCommand(serverArgs(id, replica))
+      .withWaitStrategy(tc.Wait.forLogMessage(/ready for connections/, 2)).start();
+    started.push(c);
+    return c;
+  };
+  const node = (role: MyNode['role'], c: Awaited<ReturnType<typeof start>>): MyNode => {
+    const host = c.getHost();
+    const port = c.getMappedPort(3306);
+    return {
+      role, host, port, url: `mysql://${APP_USER}:${APP_PASSWORD}@${host}:${port}/test`, adminUrl: `mysql://root@${host}:${port}/`,
+      pid: () => undefined,
+      crash: async () => { await c.exec(['bash', '-c', 'kill -KILL 1']); },
+      start: () => Promise.reject(new Error('restarting a container node is not supported by the harness')),
+    };
+  };
+  const rootOn = async (n: MyNode, sqls: string[]) => {
+    const conn = await mysql.createConnection(n.adminUrl);
+    try { for (const sql of sqls) await conn.query(sql); } finally { await conn.end(); }
+  };
+  const primary = node('primary', await start(1, false, 'primary'));
+  await rootOn(primary, [
+    'CREATE DATABASE IF NOT EXISTS test', `CREATE USER '${APP_USER}'@'%' IDENTIFIED BY '${APP_PASSWORD}'`, `GRANT ALL ON test.* TO '${APP_USER}'@'%'`,
+    `GRANT REPLICA MONITOR, BINLOG MONITOR ON *.* TO '${APP_USER}'@'%'`, "CREATE USER 'repl'@'%' IDENTIFIED BY 'repl'", "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'",
+  ]);
+  const replicas: MyNode[] = [];
+  for (let i = 0; i < replicaCount; i++) {
+    const r = node('replica', await start(i + 2, true, `replica${i + 1}`));
+    // The replica replays the primary's whole binlog, users included.
+    await rootOn(r, ["SET GLOBAL gtid_slave_pos = ''",
+      "CHANGE MASTER TO MASTER_HOST='primary', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+      'START SLAVE']);
+    replicas.push(r);
+  }
+  return {
+    source: 'containers', primary, replicas,
+    stop: async () => {
+      for (const c of started.reverse()) await c.stop().catch(() => {});
+      await network.stop().catch(() => {});
+    },
+  };
 }
 
 function fromEnv(): MyCluster {
