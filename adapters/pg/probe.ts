@@ -6,12 +6,13 @@ import type { ProbeResult } from '../../src/monitor.js';
 
 /**
  * One round trip: role, replay lag, WAL position and timeline. Lag is 0 when everything received
- * has been replayed; otherwise the age of the last replayed transaction.
+ * has been replayed; otherwise the age of the last replayed transaction (or, when none was
+ * replayed since the server started, its uptime).
  */
 const PROBE_SQL = `SELECT pg_is_in_recovery() AS replica,
   CASE WHEN NOT pg_is_in_recovery() THEN 0
        WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
-       ELSE COALESCE(EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())) * 1000, 0) END::float8 AS lag_ms,
+       ELSE EXTRACT(EPOCH FROM (clock_timestamp() - COALESCE(pg_last_xact_replay_timestamp(), pg_postmaster_start_time()))) * 1000 END::float8 AS lag_ms,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn,
   CASE WHEN pg_is_in_recovery() THEN NULL
        ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`;

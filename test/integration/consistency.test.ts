@@ -33,6 +33,7 @@ describe('replica lag', () => {
     const p = pool({ maxReplicationLagMillis: 300, healthCheckIntervalMillis: 100 });
     const r1 = cluster().replicas[0]!;
     try {
+      // Pause before the replica has replayed anything of this file's: the no-replay-yet case.
       await on(r1.url, 'SELECT pg_wal_replay_pause()');
       await p.query("INSERT INTO kv VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET v = kv.v + 1");
       await waitFor(() => (p.stats().hosts[1]!.lagMillis ?? 0) > 300, 5000);
