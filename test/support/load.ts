@@ -51,3 +51,26 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, timeoutMs = 
   }
   return Date.now() - t0;
 }
+
+/**
+ * Retries `write` (which returns the serving port) until it succeeds, for at most `limitMs`.
+ * Returns ms from start to the first success (-1 if none), the error codes seen meanwhile, and
+ * the slowest failing attempt.
+ */
+export async function untilWriteSucceeds(write: () => Promise<number>, limitMs = 15_000): Promise<{ after: number; port: number; codes: Set<string>; slowestFailure: number }> {
+  const t0 = Date.now();
+  const codes = new Set<string>();
+  let slowestFailure = 0;
+  while (Date.now() - t0 < limitMs) {
+    const t = Date.now();
+    try {
+      const port = await write();
+      return { after: Date.now() - t0, port, codes, slowestFailure };
+    } catch (err) {
+      codes.add((err as { code?: string }).code ?? 'no code');
+      slowestFailure = Math.max(slowestFailure, Date.now() - t);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return { after: -1, port: 0, codes, slowestFailure };
+}

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { freePort, run, runAs, stopPid, track } from './processes.js';
+import { containerRuntimeAvailable } from './processes.js';
 
 /** One server of the MariaDB test cluster. */
 export interface MyNode {
@@ -110,15 +111,6 @@ function fromEnv(): MyCluster {
   return { source: 'env', primary: node('primary', primary), replicas: replicas.map((r) => node('replica', r)), stop: async () => {} };
 }
 
-async function containerRuntimeAvailable(): Promise<boolean> {
-  try {
-    const tc = await import('testcontainers');
-    await tc.getContainerRuntimeClient();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function serverBinary(): string {
   for (const p of [process.env['P2C_MARIADBD'], '/usr/sbin/mariadbd', '/usr/sbin/mysqld']) if (p && existsSync(p)) return p;

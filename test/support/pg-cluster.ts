@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { freePort, postgresBinDir, readPidFile, run, runAs, stopPid, track } from './processes.js';
+import { containerRuntimeAvailable } from './processes.js';
 
 /** One server of the test cluster. */
 export interface PgNode {
@@ -62,15 +63,6 @@ function fromEnv(): PgCluster {
   return { source: 'env', primary: node('primary', primary), replicas: replicas.map((r) => node('replica', r)), stop: async () => {} };
 }
 
-async function containerRuntimeAvailable(): Promise<boolean> {
-  try {
-    const tc = await import('testcontainers');
-    await tc.getContainerRuntimeClient();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function startLocal(replicaCount: number): Promise<PgCluster> {
   const bin = postgresBinDir();

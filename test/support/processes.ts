@@ -103,3 +103,14 @@ export function postgresBinDir(): string | undefined {
 export function readPidFile(file: string): number {
   return Number(readFileSync(file, 'utf8').split('\n')[0]);
 }
+
+/** True when Testcontainers finds a container runtime (it fails within milliseconds when none runs). */
+export async function containerRuntimeAvailable(): Promise<boolean> {
+  try {
+    const tc = await import('testcontainers');
+    await tc.getContainerRuntimeClient();
+    return true;
+  } catch {
+    return false;
+  }
+}
