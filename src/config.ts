@@ -5,6 +5,7 @@ import { ConfigError } from './errors.js';
 import { PICKER_NAMES, type PickerName, type Random } from './picker.js';
 import type { HostRole } from './host.js';
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './health.js';
+import type { Endpoint, TelemetryOptions } from './telemetry.js';
 
 /** Read consistency: 'read-your-writes' sends reads after a write only to replicas that replayed it. */
 export type Consistency = 'eventual' | 'read-your-writes';
@@ -51,6 +52,8 @@ export interface CoreOptions {
   slowStartMillis?: number;
   /** Failed probes in a row after which an ejected host is reported down. Default 3. */
   downAfterProbes?: number;
+  /** OpenTelemetry spans and metrics; off unless set. `true` uses the global providers. */
+  telemetry?: boolean | TelemetryOptions;
 }
 
 /** Per-host options every driver accepts in addition to its own. */
@@ -74,6 +77,8 @@ export interface DriverSpec<O extends object> {
   describe(options: O): string;
   /** Returns a reason when `value` is not acceptable for `key`, else undefined. */
   check?(key: string, value: unknown): string | undefined;
+  /** Where a host is, for telemetry attributes. */
+  endpoint(options: O): Endpoint;
 }
 
 /** One host after normalisation. */
@@ -105,12 +110,13 @@ export interface ClusterSpec<O extends object> {
   readonly queryTimeoutMillis: number | undefined;
   readonly maxWaitingClients: number | undefined;
   readonly health: HealthOptions;
+  readonly telemetry: TelemetryOptions | undefined;
 }
 
 const HEALTH_KEYS = ['ejectAfterFailures', 'ejectErrorRate', 'ejectMinSamples', 'ejectionMillis', 'maxEjectionMillis', 'ejectionJitter', 'slowStartMillis', 'downAfterProbes'] as const;
 const CORE_KEYS = new Set(['primary', 'replicas', 'hosts', 'picker', 'fallbackToPrimary', 'latencyDecayMillis', 'errorDecayMillis', 'random',
   'retryReads', 'healthCheckIntervalMillis', 'healthCheckTimeoutMillis', 'maxReplicationLagMillis', 'consistency', 'queryTimeoutMillis',
-  'maxWaitingClients', ...HEALTH_KEYS]);
+  'maxWaitingClients', 'telemetry', ...HEALTH_KEYS]);
 const HOST_EXTRA_KEYS = new Set(['name', 'weight']);
 
 /** True when `config` uses the multi-host form (has `primary` or `replicas`). */
@@ -189,7 +195,20 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     queryTimeoutMillis: optional(config, 'queryTimeoutMillis'),
     maxWaitingClients: optional(config, 'maxWaitingClients'),
     health: health as unknown as HealthOptions,
+    telemetry: telemetryOptions(config['telemetry']),
   };
+}
+
+function telemetryOptions(value: unknown): TelemetryOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return {};
+  if (typeof value !== 'object' || value === null) throw new ConfigError('telemetry', 'must be true, false or { tracerProvider?, meterProvider?, queryText? }');
+  for (const key of Object.keys(value)) {
+    if (key !== 'tracerProvider' && key !== 'meterProvider' && key !== 'queryText') throw new ConfigError(`telemetry.${key}`, 'is not a known option');
+  }
+  const q = (value as TelemetryOptions).queryText;
+  if (q !== undefined && typeof q !== 'boolean') throw new ConfigError('telemetry.queryText', 'must be a boolean');
+  return value as TelemetryOptions;
 }
 
 function nonNegative(config: Record<string, unknown>, key: string, fallback: number): number {
@@ -269,4 +288,10 @@ function editDistance(a: string, b: string): number {
 /** Checks used by drivers for common numeric options. */
 export function checkNonNegativeInteger(value: unknown): string | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? undefined : 'must be an integer >= 0';
+}
+
+/** Splits "host:port" (the port is after the last colon). */
+export function splitHostPort(name: string): [string, number] {
+  const i = name.lastIndexOf(':');
+  return i < 0 ? [name, 0] : [name.slice(0, i), Number(name.slice(i + 1)) || 0];
 }

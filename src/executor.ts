@@ -9,10 +9,14 @@ import type { Cluster } from './pool.js';
 import type { RoleRequest, StatementKind } from './routing.js';
 import type { Callback, Driver } from './driver.js';
 import type { Consistency } from './config.js';
+import type { QueryTrace, Telemetry } from './telemetry.js';
+import type { SpanContext } from '@opentelemetry/api';
 
 /** One statement to run somewhere in the cluster. */
 export interface Work<C, R> {
   readonly kind: StatementKind;
+  /** Statement text, for telemetry only. */
+  readonly text?: string | undefined;
   readonly role?: RoleRequest | undefined;
   /** Read-your-writes token: a replica serving this read must have applied it. */
   readonly after?: string | undefined;
@@ -30,6 +34,8 @@ export interface ExecutorOptions<P> {
   readonly maxWaitingClients: number | undefined;
   /** Turns a host-level failure into the error the caller sees. */
   wrap(host: Host<P>, err: Error): Error;
+  /** Present only when the `telemetry` option is set. */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 /** A leased connection: the adapter calls `end` exactly once, when the user releases it. */
@@ -74,10 +80,13 @@ export class Executor<P, C> {
       const host = this.choose(role === 'replica' ? 'read' : 'write', role, undefined, callback);
       if (!host) return;
       host.begin();
+      const endSpan = this.options.telemetry?.startLease(host as Host<unknown>);
       this.driver.acquire(host.driver, (err, conn) => {
         if (err || conn === undefined) {
           this.finishFailed(host, err, false);
-          return callback(this.options.wrap(host, err ?? new Error('no connection')));
+          const wrapped = this.options.wrap(host, err ?? new Error('no connection'));
+          endSpan?.(wrapped);
+          return callback(wrapped);
         }
         let open = true;
         callback(undefined, {
@@ -87,6 +96,7 @@ export class Executor<P, C> {
             if (!open) return;
             open = false;
             const failed = releaseErr instanceof Error && this.driver.isHostError(releaseErr);
+            endSpan?.(releaseErr instanceof Error ? releaseErr : undefined);
             this.cluster.finish(host, failed ? 'host-error' : 'ok', undefined, false);
             if (failed) this.onHostError(host);
             // Read-your-writes: a primary lease may have written; later reads wait for its position.
@@ -126,24 +136,45 @@ export class Executor<P, C> {
     return host;
   }
 
-  private dispatch<R>(work: Work<C, R>, done: Callback<R>, attempt: number, exclude: Host<P> | undefined, failure: Error | undefined): void {
+  private dispatch<R>(work: Work<C, R>, done: Callback<R>, attempt: number, exclude: Host<P> | undefined, failure: Error | undefined, retryOf?: SpanContext): void {
     const host = this.choose(work.kind, work.role, exclude, done, failure);
     if (!host) return;
     host.begin();
+    const span = this.trace(work, host, retryOf);
+    // Every path below ends the span once, with the error the caller gets (or none).
+    const finish: Callback<R> = span === undefined ? done : (err, value) => {
+      span.end(err);
+      done(err, value);
+    };
     this.driver.acquire(host.driver, (err, conn) => {
       if (err || conn === undefined) {
         const hostError = this.finishFailed(host, err, true);
         const wrapped = this.options.wrap(host, err ?? new Error('no connection'));
         // Nothing was sent, so a read may go elsewhere whatever host this was.
-        if (hostError && this.mayRetry(work, attempt)) return this.dispatch(work, done, attempt + 1, host, wrapped);
-        return done(wrapped);
+        if (hostError && this.mayRetry(work, attempt)) return this.retry(work, done, attempt, host, wrapped, span);
+        return finish(wrapped);
       }
       const needs = host.role === 'replica' && work.kind === 'read' ? this.requiredPosition(work) : undefined;
       if (needs !== undefined && !(host.position !== undefined && this.driver.positionReached(host.position, needs) === true)) {
-        return this.checkFreshness(host, conn, work, done, needs, attempt);
+        return this.checkFreshness(host, conn, work, done, needs, attempt, span);
       }
-      this.execute(host, conn, work, done, attempt);
+      this.execute(host, conn, work, done, attempt, span);
     });
+  }
+
+  /** Starts the telemetry span of one attempt, when telemetry is on. */
+  private trace(work: Work<C, unknown>, host: Host<P>, retryOf: SpanContext | undefined): QueryTrace | undefined {
+    const t = this.options.telemetry;
+    if (t === undefined) return undefined;
+    const now = this.cluster.now();
+    const candidates = host.role === 'replica' ? this.cluster.readCandidates().length : 1;
+    return t.startQuery(host as Host<unknown>, work.text, candidates, host.cost(now, host.metrics.latencyMs(now) ?? 1), retryOf);
+  }
+
+  /** Ends the failed attempt's span and dispatches the one retry, linked to it. */
+  private retry<R>(work: Work<C, R>, done: Callback<R>, attempt: number, host: Host<P>, failure: Error, span: QueryTrace | undefined): void {
+    span?.end(failure);
+    this.dispatch(work, done, attempt + 1, host, failure, span?.spanContext);
   }
 
   private requiredPosition(work: Work<C, unknown>): string | undefined {
@@ -151,28 +182,41 @@ export class Executor<P, C> {
   }
 
   /** Read-your-writes: asks the replica whether it applied `needs`; if not, the read goes to the primary. */
-  private checkFreshness<R>(host: Host<P>, conn: C, work: Work<C, R>, done: Callback<R>, needs: string, attempt: number): void {
+  private checkFreshness<R>(host: Host<P>, conn: C, work: Work<C, R>, done: Callback<R>, needs: string, attempt: number, span: QueryTrace | undefined): void {
     this.driver.hasApplied(conn, needs, (err, applied) => {
       if (err) {
         this.driver.release(conn, err);
         const hostError = this.finishFailed(host, err, true);
         const wrapped = this.options.wrap(host, err);
-        if (hostError && this.mayRetry(work, attempt)) return this.dispatch(work, done, attempt + 1, host, wrapped);
+        if (hostError && this.mayRetry(work, attempt)) return this.retry(work, done, attempt, host, wrapped, span);
+        span?.end(wrapped);
         return done(wrapped);
       }
       if (applied) {
         host.position = host.position === undefined ? needs : this.driver.mergePosition(host.position, needs);
-        return this.execute(host, conn, work, done, attempt);
+        return this.execute(host, conn, work, done, attempt, span);
       }
       this.driver.release(conn);
       this.cluster.finish(host, 'ok', undefined, false);
+      span?.end();
       this.dispatch({ ...work, role: 'primary' }, done, attempt, undefined, undefined);
     });
   }
 
-  private execute<R>(host: Host<P>, conn: C, work: Work<C, R>, done: Callback<R>, attempt: number): void {
+  private execute<R>(host: Host<P>, conn: C, work: Work<C, R>, userDone: Callback<R>, attempt: number, span: QueryTrace | undefined): void {
     const start = this.cluster.now();
     let finished = false;
+    let spanOpen = span !== undefined;
+    const endSpan = (err?: Error) => {
+      if (spanOpen) {
+        spanOpen = false;
+        span!.end(err);
+      }
+    };
+    const done: Callback<R> = (err, value) => {
+      endSpan(err);
+      userDone(err, value);
+    };
     const complete: Callback<R> = (err, result) => {
       if (finished) return;
       finished = true;
@@ -193,10 +237,14 @@ export class Executor<P, C> {
       if (outcome === 'host-error') {
         this.onHostError(host);
         // A replica is read-only: re-running a read that failed there cannot repeat a side effect.
-        if (host.role === 'replica' && this.mayRetry(work, attempt)) return this.dispatch(work, done, attempt + 1, host, this.options.wrap(host, err));
+        if (host.role === 'replica' && this.mayRetry(work, attempt)) {
+          spanOpen = false;
+          return this.retry(work, userDone, attempt, host, this.options.wrap(host, err), span);
+        }
       }
       if (host.role === 'replica' && work.role !== 'replica' && attempt < 2 && this.driver.isReadOnlyError(err)) {
-        return this.dispatch({ ...work, role: 'primary' }, done, 2, undefined, undefined);
+        endSpan(err);
+        return this.dispatch({ ...work, role: 'primary' }, userDone, 2, undefined, undefined, span?.spanContext);
       }
       done(this.options.wrap(host, err));
     };

@@ -110,10 +110,13 @@ export class HealthMonitor<D> {
       return;
     }
     if (this.stopped) return;
-    host.role = result.replica ? 'replica' : 'primary';
+    const role = result.replica ? 'replica' : 'primary';
+    const moved = role !== host.role || (result.timeline !== undefined && result.timeline !== host.timeline);
+    host.role = role;
     host.lagMillis = result.replica ? result.lagMillis : 0;
     host.position = result.position;
     if (result.timeline !== undefined) host.timeline = result.timeline;
     this.cluster.apply(host, halfOpen ? { type: 'probe-ok' } : { type: 'success' });
+    if (moved) this.cluster.rolesChanged();
   }
 }

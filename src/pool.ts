@@ -50,6 +50,8 @@ export class Cluster<D> {
   lastWritePosition: string | undefined;
   private readonly random: Random;
   private readonly listeners: StateListener<D>[] = [];
+  private readonly primaryListeners: ((now: Host<D> | undefined, before: Host<D> | undefined) => void)[] = [];
+  private lastPrimary: Host<D> | undefined;
   private readonly scratch: Host<D>[] = [];
 
   constructor(
@@ -64,6 +66,21 @@ export class Cluster<D> {
     this.fallbackToPrimary = options.fallbackToPrimary;
     this.healthOptions = options.health ?? DEFAULT_HEALTH_OPTIONS;
     this.maxReplicationLagMillis = options.maxReplicationLagMillis;
+    this.lastPrimary = this.primary;
+  }
+
+  /** Registers a listener of changes of the host serving writes. */
+  onPrimaryChange(listener: (now: Host<D> | undefined, before: Host<D> | undefined) => void): void {
+    this.primaryListeners.push(listener);
+  }
+
+  /** Call after roles or timelines changed (health checks); reports a new primary. */
+  rolesChanged(): void {
+    const now = this.primary;
+    if (now === this.lastPrimary) return;
+    const before = this.lastPrimary;
+    this.lastPrimary = now;
+    for (const l of this.primaryListeners) l(now, before);
   }
 
   /** Registers a listener of host state changes. */
@@ -157,7 +174,10 @@ export class Cluster<D> {
     host.health = transition(host.health, event, this.now(), this.random, this.healthOptions, this.canEject(host));
     const to = host.health.state;
     if (to === 'up' && from === 'probing') host.metrics.resetLatency();
-    if (from !== to) for (const l of this.listeners) l(host, from, to);
+    if (from !== to) {
+      for (const l of this.listeners) l(host, from, to);
+      this.rolesChanged();
+    }
   }
 
   /** False when `host` is the last up host that can serve reads. */

@@ -166,3 +166,9 @@ function classifyStatement(t: readonly Token[], from: number, to: number): State
   }
   return 'read';
 }
+
+/** The statement's operation name for telemetry: its first keyword, upper-cased (`SELECT`, `INSERT`, ...). */
+export function operationName(sql: string): string | undefined {
+  const m = /^(?:\s|--[^\n]*\n?|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)/.exec(sql);
+  return m ? m[1]!.toUpperCase() : undefined;
+}

@@ -9,7 +9,7 @@ import type { Host } from '../../src/host.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { classify, type RoleRequest, type StatementKind } from '../../src/routing.js';
-import { endCore, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
+import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import { describeHost, mysqlDriverSpec } from './options.js';
 import { mysqlDriver, poolCounts } from './driver.js';
 import { probeHost } from './probe.js';
@@ -73,7 +73,7 @@ export class Pool extends EventEmitter {
     super();
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, mysqlDriverSpec);
-      this.core = multiHostCore(spec, (h) => mysql.createPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
+      this.core = multiHostCore(spec, mysqlDriverSpec, (h) => mysql.createPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
       this.queryTimeout = spec.queryTimeoutMillis;
     } else {
       const single = (typeof config === 'string' ? { uri: config } : config ?? {}) as PoolOptions;
@@ -82,6 +82,7 @@ export class Pool extends EventEmitter {
       this.core = singleHostCore(describeHost(single), pool, single.connectionLimit ?? 10, mysqlDriver, poolCounts);
     }
     for (const host of this.core.cluster.hosts) this.forwardEvents(host);
+    forwardHostEvents(this.core.cluster, this);
   }
 
   private forwardEvents(host: Host<MyPool>): void {
@@ -150,7 +151,7 @@ export class Pool extends EventEmitter {
     }
     const kind: StatementKind = role === 'replica' ? 'read' : role === 'primary' ? 'write' : typeof text === 'string' ? classify(text, 'mysql') : 'write';
     this.core.executor.run<Result>({
-      kind, role, after,
+      kind, role, after, text: typeof text === 'string' ? text : undefined,
       run(conn, done) {
         const handler = (err: Error | null, rows?: unknown, fields?: FieldPacket[]) => done(err ?? undefined, [rows, fields]);
         if (values === undefined) (conn[method] as (s: unknown, cb: unknown) => void)(statement, handler);

@@ -2,7 +2,7 @@
 // Everything pg-specific the core asks for through DriverSpec lives here.
 
 import type pg from 'pg';
-import { checkNonNegativeInteger, type DriverSpec } from '../../src/config.js';
+import { checkNonNegativeInteger, splitHostPort, type DriverSpec } from '../../src/config.js';
 
 /** Every pg.Pool and pg.Client option (pg 8 / pg-pool 3). */
 const PG_OPTION_KEYS = new Set([
@@ -28,6 +28,14 @@ export const pgDriverSpec: DriverSpec<pg.PoolConfig> = {
   defaultCapacity: 10,
   fromUrl: (url) => ({ connectionString: url }),
   describe: describeHost,
+  endpoint(options) {
+    const [address, port] = splitHostPort(describeHost(options));
+    let database = options.database;
+    if (database === undefined && options.connectionString) {
+      try { database = decodeURIComponent(new URL(options.connectionString).pathname.slice(1)) || undefined; } catch { /* not a URL */ }
+    }
+    return { system: 'postgresql', address, port, database: database ?? process.env['PGDATABASE'] };
+  },
   check(key, value) {
     if (key === 'max' || key === 'poolSize') {
       return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? undefined : 'must be an integer >= 1';

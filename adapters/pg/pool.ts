@@ -7,7 +7,7 @@ import type { Host } from '../../src/host.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { classify, type RoleRequest, type StatementKind } from '../../src/routing.js';
-import { endCore, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
+import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import type { Callback } from '../../src/driver.js';
 import { describeHost, pgDriverSpec } from './options.js';
 import { probeHost } from './probe.js';
@@ -72,7 +72,7 @@ export class Pool extends EventEmitter {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, pgDriverSpec);
       const withTimeout = (o: pg.PoolConfig): pg.PoolConfig =>
         (spec.queryTimeoutMillis === undefined || o.query_timeout !== undefined ? o : { ...o, query_timeout: spec.queryTimeoutMillis });
-      this.core = multiHostCore(spec, (h) => new PgPool(withTimeout(h.options), Client), pgDriver, counts,
+      this.core = multiHostCore(spec, pgDriverSpec, (h) => new PgPool(withTimeout(h.options), Client), pgDriver, counts,
         (h, timeout) => () => probeHost(h.options, timeout));
     } else {
       const single = config as pg.PoolConfig | undefined;
@@ -81,6 +81,7 @@ export class Pool extends EventEmitter {
     }
     this.promiseCtor = (config as pg.PoolConfig | undefined)?.Promise ?? Promise;
     for (const host of this.core.cluster.hosts) this.forwardEvents(host);
+    forwardHostEvents(this.core.cluster, this);
   }
 
   private forwardEvents(host: Host<pg.Pool>): void {
@@ -126,7 +127,7 @@ export class Pool extends EventEmitter {
       }
     }
     const kind: StatementKind = role === 'replica' ? 'read' : role === 'primary' ? 'write' : typeof text === 'string' ? classify(text) : 'write';
-    this.core.executor.run({ kind, role, after, run: (client, done) => runOn(client, config, values, done) }, response.callback);
+    this.core.executor.run({ kind, text, role, after, run: (client, done) => runOn(client, config, values, done) }, response.callback);
     return response.result;
   }
 
@@ -146,6 +147,7 @@ export class Pool extends EventEmitter {
     let started = false;
     this.core.executor.run<void>({
       kind: typeof text === 'string' ? classify(text) : 'write',
+      text: typeof text === 'string' ? text : undefined,
       retriable: false,
       measure: false,
       run(client, done) {

@@ -1,0 +1,147 @@
+// OpenTelemetry through @opentelemetry/api only: a span per statement, lease and retry, and the
+// database client metrics. Nothing here is created unless the `telemetry` option is set.
+
+import { metrics, trace, SpanKind, SpanStatusCode, type Attributes, type Link, type Meter, type MeterProvider, type Span, type SpanContext, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import type { Host, HostState } from './host.js';
+import type { Cluster } from './pool.js';
+import type { PickerName } from './picker.js';
+import { operationName } from './routing.js';
+
+/** Options of the `telemetry` pool option. Off unless given. */
+export interface TelemetryOptions {
+  /** Default: the global tracer provider. */
+  tracerProvider?: TracerProvider;
+  /** Default: the global meter provider. */
+  meterProvider?: MeterProvider;
+  /** Record the statement text as `db.query.text`. Default false. Parameters are never recorded. */
+  queryText?: boolean;
+}
+
+/** Where a host lives, for `server.*` and `db.namespace` attributes. */
+export interface Endpoint {
+  readonly system: 'postgresql' | 'mysql' | 'mariadb';
+  readonly address: string;
+  readonly port: number;
+  readonly database?: string | undefined;
+}
+
+/** One statement's span and duration measurement. */
+export interface QueryTrace {
+  readonly spanContext: SpanContext;
+  end(err?: Error): void;
+}
+
+const STATES: readonly HostState[] = ['up', 'ejected', 'probing', 'down', 'closed'];
+const POOL_NAME = 'p2c-pool';
+
+export class Telemetry {
+  private readonly tracer: Tracer;
+  private readonly meter: Meter;
+  private readonly duration;
+  private readonly ejections;
+  private readonly retries;
+
+  constructor(private readonly options: TelemetryOptions, private readonly endpoint: (host: Host<unknown>) => Endpoint, private readonly picker: PickerName) {
+    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(POOL_NAME);
+    this.meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(POOL_NAME);
+    this.duration = this.meter.createHistogram('db.client.operation.duration', {
+      unit: 's', description: 'Duration of database client operations.',
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
+    });
+    this.ejections = this.meter.createCounter('p2c.host.ejections', { description: 'Hosts ejected by the health state machine.' });
+    this.retries = this.meter.createCounter('p2c.retries', { description: 'Reads retried on another host after a host failure.' });
+  }
+
+  /** Registers the observable gauges of a cluster: connections by state, pending requests, per-host state. */
+  observe(cluster: Cluster<unknown>): void {
+    const connections = this.meter.createObservableUpDownCounter('db.client.connection.count', { unit: '{connection}', description: 'Connections by state.' });
+    const pending = this.meter.createObservableUpDownCounter('db.client.connection.pending_requests', { unit: '{request}', description: 'Requests waiting for a connection.' });
+    const latency = this.meter.createObservableGauge('p2c.host.latency', { unit: 'ms', description: 'Peak EWMA latency of a host.' });
+    const errorRate = this.meter.createObservableGauge('p2c.host.error_rate', { description: 'Error EWMA of a host, 0..1.' });
+    const state = this.meter.createObservableGauge('p2c.host.state', { description: '1 for the state a host is in, 0 for the others.' });
+    this.meter.addBatchObservableCallback((result) => {
+      for (const h of cluster.stats().hosts) {
+        const host = cluster.hosts.find((x) => x.name === h.name)!;
+        const base = { ...this.serverAttributes(host), 'db.client.connection.pool.name': h.name };
+        result.observe(connections, h.idle, { ...base, 'db.client.connection.state': 'idle' });
+        result.observe(connections, h.total - h.idle, { ...base, 'db.client.connection.state': 'used' });
+        result.observe(pending, h.waiting, base);
+        if (h.latencyMs !== null) result.observe(latency, h.latencyMs, { ...base, 'p2c.role': h.role });
+        result.observe(errorRate, h.errorRate, { ...base, 'p2c.role': h.role });
+        for (const s of STATES) result.observe(state, s === h.state ? 1 : 0, { ...base, 'p2c.state': s });
+      }
+    }, [connections, pending, latency, errorRate, state]);
+  }
+
+  /** Starts the span of one attempt; `retryOf` links a retry to the attempt that failed. */
+  startQuery(host: Host<unknown>, text: string | undefined, candidates: number, cost: number, retryOf?: SpanContext): QueryTrace {
+    const operation = text === undefined ? undefined : operationName(text);
+    const attributes: Attributes = {
+      ...this.serverAttributes(host),
+      'p2c.role': host.role,
+      'p2c.picker': this.picker,
+      'p2c.candidates': candidates,
+      'p2c.cost': cost,
+      'p2c.host': host.name,
+    };
+    if (operation) attributes['db.operation.name'] = operation;
+    if (this.options.queryText && text !== undefined) attributes['db.query.text'] = text;
+    const links: Link[] = retryOf ? [{ context: retryOf, attributes: { 'p2c.link': 'retry-of' } }] : [];
+    if (retryOf) {
+      attributes['p2c.retry'] = true;
+      this.retries.add(1, this.serverAttributes(host));
+    }
+    const span = this.tracer.startSpan(operation ?? 'query', { kind: SpanKind.CLIENT, attributes, links });
+    const start = performance.now();
+    return {
+      spanContext: span.spanContext(),
+      end: (err) => {
+        const metricAttributes: Attributes = { ...this.serverAttributes(host) };
+        if (operation) metricAttributes['db.operation.name'] = operation;
+        if (err) {
+          metricAttributes['error.type'] = errorType(err);
+          recordError(span, err);
+        }
+        this.duration.record((performance.now() - start) / 1000, metricAttributes);
+        span.end();
+      },
+    };
+  }
+
+  /** A span covering a leased connection, from lease to release. */
+  startLease(host: Host<unknown>): (err?: Error) => void {
+    const span = this.tracer.startSpan('connection lease', {
+      kind: SpanKind.CLIENT,
+      attributes: { ...this.serverAttributes(host), 'p2c.role': host.role, 'p2c.host': host.name, 'p2c.picker': this.picker },
+    });
+    return (err) => {
+      if (err) recordError(span, err);
+      span.end();
+    };
+  }
+
+  hostStateChanged(host: Host<unknown>, to: HostState): void {
+    if (to === 'ejected') this.ejections.add(1, this.serverAttributes(host));
+  }
+
+  private serverAttributes(host: Host<unknown>): Attributes {
+    const e = this.endpoint(host);
+    const attributes: Attributes = { 'db.system.name': e.system, 'server.address': e.address, 'server.port': e.port };
+    if (e.database) attributes['db.namespace'] = e.database;
+    return attributes;
+  }
+}
+
+function errorType(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number' ? String(code) : err.name;
+}
+
+function recordError(span: Span, err: Error): void {
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+  span.setAttribute('error.type', errorType(err));
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) span.setAttribute('db.response.status_code', code);
+  const errno = (err as { errno?: unknown }).errno;
+  if (typeof errno === 'number') span.setAttribute('db.response.status_code', String(errno));
+}

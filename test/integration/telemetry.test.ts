@@ -1,0 +1,145 @@
+// OpenTelemetry and typed host events against a real cluster, with the SDK's in-memory exporters.
+import { afterEach, describe, expect, it } from 'vitest';
+import { trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { Pool } from '../../adapters/pg/index.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { useCluster } from '../support/vitest-cluster.js';
+import { waitFor } from '../support/load.js';
+
+const cluster = useCluster({ replicas: 2 });
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!().catch(() => {});
+});
+
+const PASSWORD = 's3cret-pw-123';
+const PARAM = 'param-secret-456';
+
+function sdk() {
+  const spans = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 60_000 });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  cleanups.push(() => meterProvider.shutdown(), () => tracerProvider.shutdown());
+  return {
+    spans, tracerProvider, meterProvider,
+    async metrics() {
+      await reader.forceFlush();
+      return metricExporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
+    },
+  };
+}
+
+/** A URL with a password (trust auth ignores it) so the test can check it never leaks. */
+const withPassword = (url: string) => url.replace('postgres@', `postgres:${PASSWORD}@`);
+
+describe('OpenTelemetry', () => {
+  it('spans and metrics carry the database client attributes; no password or parameter ever', async () => {
+    const t = sdk();
+    const c = cluster();
+    // The first replica refuses connections, so one read fails there and is retried elsewhere.
+    const proxy = await FaultProxy.start({ host: c.replicas[0]!.host, port: c.replicas[0]!.port });
+    cleanups.push(() => proxy.stop());
+    await proxy.refuse();
+    const pool = new Pool({
+      primary: withPassword(c.primary.url),
+      replicas: [{ host: proxy.host, port: proxy.port, user: 'postgres', password: PASSWORD, database: 'postgres', name: 'refusing' }, withPassword(c.replicas[1]!.url)],
+      telemetry: { tracerProvider: t.tracerProvider, meterProvider: t.meterProvider },
+      picker: 'round-robin', healthCheckIntervalMillis: 0,
+    });
+    cleanups.push(() => pool.end());
+    await pool.query('SELECT $1::text AS v', [PARAM]); // round-robin: the refusing replica first, then the retry
+    await pool.query('SELECT $1::text AS v', [PARAM]);
+    await pool.query('CREATE TEMP TABLE IF NOT EXISTS x (v text)');
+    const client = await pool.connect();
+    client.release();
+
+    const spans = t.spans.getFinishedSpans();
+    const reads = spans.filter((s) => s.name === 'SELECT');
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    const ok = reads.find((s) => s.status.code !== 2 && s.attributes['server.port'] === c.replicas[1]!.port)!;
+    expect(ok.attributes).toMatchObject({
+      'db.system.name': 'postgresql', 'db.namespace': 'postgres', 'db.operation.name': 'SELECT',
+      'server.address': '127.0.0.1', 'server.port': c.replicas[1]!.port,
+      'p2c.role': 'replica', 'p2c.picker': 'round-robin', 'p2c.candidates': 2,
+    });
+    expect(typeof ok.attributes['p2c.cost']).toBe('number');
+    expect(ok.attributes['db.query.text']).toBeUndefined();
+    const failed = reads.find((s) => s.attributes['p2c.host'] === 'refusing')!;
+    expect(failed.status.code).toBe(2);
+    expect(failed.attributes['error.type']).toBe('P2C_HOST_UNAVAILABLE');
+    const retry = reads.find((s) => s.attributes['p2c.retry'] === true)!;
+    expect(retry.links[0]!.context.spanId).toBe(failed.spanContext().spanId);
+    expect(spans.find((s) => s.name === 'CREATE')!.attributes['p2c.role']).toBe('primary');
+    expect(spans.find((s) => s.name === 'connection lease')!.attributes).toMatchObject({ 'p2c.role': 'primary', 'server.port': c.primary.port });
+
+    const metrics = await t.metrics();
+    const byName = new Map(metrics.map((m) => [m.descriptor.name, m]));
+    const duration = byName.get('db.client.operation.duration')!;
+    expect(duration.dataPoints.some((p) => p.attributes['db.operation.name'] === 'SELECT' && p.attributes['server.port'] === c.replicas[1]!.port)).toBe(true);
+    const connections = byName.get('db.client.connection.count')!;
+    expect(new Set(connections.dataPoints.map((p) => p.attributes['db.client.connection.state']))).toEqual(new Set(['idle', 'used']));
+    expect(byName.get('db.client.connection.pending_requests')).toBeDefined();
+    expect(byName.get('p2c.host.latency')!.dataPoints.length).toBeGreaterThan(0);
+    expect(byName.get('p2c.host.error_rate')).toBeDefined();
+    expect(byName.get('p2c.host.state')!.dataPoints.some((p) => p.attributes['p2c.state'] === 'up' && p.value === 1)).toBe(true);
+    expect(byName.get('p2c.retries')!.dataPoints[0]!.value).toBe(1);
+
+    const everything = JSON.stringify({ spans: spans.map((s) => ({ name: s.name, attributes: s.attributes, events: s.events, status: s.status })), metrics });
+    expect(everything).not.toContain(PASSWORD);
+    expect(everything).not.toContain(PARAM);
+  });
+
+  it('records the query text only when asked, and never the parameters', async () => {
+    const t = sdk();
+    const c = cluster();
+    const pool = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), telemetry: { tracerProvider: t.tracerProvider, meterProvider: t.meterProvider, queryText: true }, healthCheckIntervalMillis: 0 });
+    cleanups.push(() => pool.end());
+    await pool.query('SELECT $1::text AS v', [PARAM]);
+    const [span] = t.spans.getFinishedSpans();
+    expect(span!.attributes['db.query.text']).toBe('SELECT $1::text AS v');
+    expect(JSON.stringify(span!.attributes)).not.toContain(PARAM);
+  });
+
+  it('is off by default: nothing reaches a registered global provider', async () => {
+    const t = sdk();
+    trace.setGlobalTracerProvider(t.tracerProvider);
+    cleanups.push(async () => trace.disable());
+    const c = cluster();
+    const pool = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), healthCheckIntervalMillis: 0 });
+    cleanups.push(() => pool.end());
+    await pool.query('SELECT 1');
+    expect(t.spans.getFinishedSpans()).toEqual([]);
+    const withGlobal = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), healthCheckIntervalMillis: 0, telemetry: true });
+    cleanups.push(() => withGlobal.end());
+    await withGlobal.query('SELECT 1');
+    expect(t.spans.getFinishedSpans()).toHaveLength(1);
+  });
+});
+
+describe('typed host events', () => {
+  it('hostEjected, hostDown, hostUp and primaryChanged', async () => {
+    const c = cluster();
+    const proxy = await FaultProxy.start({ host: c.replicas[0]!.host, port: c.replicas[0]!.port });
+    cleanups.push(() => proxy.stop());
+    const pool = new Pool({
+      hosts: [c.primary.url, { host: proxy.host, port: proxy.port, user: 'postgres', database: 'postgres', name: 'flaky' }, c.replicas[1]!.url],
+      healthCheckIntervalMillis: 100, healthCheckTimeoutMillis: 300, ejectionMillis: 100, downAfterProbes: 1, slowStartMillis: 100,
+    });
+    cleanups.push(() => pool.end());
+    pool.on('error', () => {}); // the refused host's idle connections report here
+    const events: string[] = [];
+    pool.on('primaryChanged', (now: { name: string } | undefined, before: unknown) => events.push(`primaryChanged:${now?.name}:${String(before)}`));
+    for (const e of ['hostEjected', 'hostDown', 'hostUp']) pool.on(e, (h: { name: string; state: string }) => events.push(`${e}:${h.name}:${h.state}`));
+    await pool.query('SELECT 1');
+    expect(events).toEqual([`primaryChanged:127.0.0.1:${c.primary.port}:undefined`]);
+    await proxy.refuse();
+    await waitFor(() => events.some((e) => e.startsWith('hostDown:flaky')), 5000);
+    await proxy.heal();
+    await waitFor(() => events.some((e) => e.startsWith('hostUp:flaky')), 5000);
+    expect(events).toEqual(expect.arrayContaining(['hostEjected:flaky:ejected', 'hostDown:flaky:down', 'hostUp:flaky:up']));
+  });
+});
