@@ -62,6 +62,39 @@ export class P2CPicker implements Picker {
   }
 }
 
+/**
+ * Power of d choices, the generalisation of P2C used by the simulator to compare d = 2, 3, 4:
+ * d distinct random indices (partial Fisher-Yates over an index scratch), the cheapest wins.
+ * Going from 2 to d choices only improves the ln ln n / ln d bound by a constant factor.
+ */
+export class PowerOfDPicker {
+  private scratch: number[] = [];
+  constructor(readonly d: number, private readonly random: Random) {}
+
+  pick(candidates: readonly Candidate[], cost: (index: number) => number): number {
+    const n = candidates.length;
+    if (n <= 1) return 0;
+    const k = Math.min(this.d, n);
+    const idx = this.scratch;
+    if (idx.length !== n) this.scratch = Array.from({ length: n }, (_, i) => i);
+    let best = -1;
+    let bestCost = Infinity;
+    for (let j = 0; j < k; j++) {
+      const r = j + Math.floor(this.random() * (n - j));
+      const a = this.scratch[j]!;
+      this.scratch[j] = this.scratch[r]!;
+      this.scratch[r] = a;
+      const i = this.scratch[j]!;
+      const c = cost(i);
+      if (c < bestCost || (c === bestCost && this.random() < 0.5)) {
+        best = i;
+        bestCost = c;
+      }
+    }
+    return best;
+  }
+}
+
 /** Cycles through the candidates in order. */
 export class RoundRobinPicker implements Picker {
   readonly name = 'round-robin' as const;
