@@ -116,6 +116,7 @@ export class HealthMonitor<D> {
     host.lagMillis = result.replica ? result.lagMillis : 0;
     host.position = result.position;
     if (result.timeline !== undefined) host.timeline = result.timeline;
+    this.cluster.invalidate(); // role, lag or position may have changed eligibility
     this.cluster.apply(host, halfOpen ? { type: 'probe-ok' } : { type: 'success' });
     if (moved) this.cluster.rolesChanged();
   }

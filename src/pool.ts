@@ -53,6 +53,12 @@ export class Cluster<D> {
   private readonly primaryListeners: ((now: Host<D> | undefined, before: Host<D> | undefined) => void)[] = [];
   private lastPrimary: Host<D> | undefined;
   private readonly scratch: Host<D>[] = [];
+  private version = 0;
+  private cachedAt = -1;
+  private cachedReplicas: Host<D>[] = [];
+  private cachedPrimary: Host<D> | undefined;
+  /** Once every cached candidate has a latency sample it stays so until the next rebuild. */
+  private allSampled = false;
 
   constructor(
     hosts: readonly Host<D>[],
@@ -90,11 +96,34 @@ export class Cluster<D> {
 
   /** The current primary: an up host in the primary role; of two, the one on the newer timeline. */
   get primary(): Host<D> | undefined {
-    let best: Host<D> | undefined;
+    if (this.version !== this.cachedAt) this.rebuild();
+    return this.cachedPrimary;
+  }
+
+  /**
+   * Eligible replicas and the primary are cached and rebuilt only after a state, role or lag
+   * change (`invalidate`), so a pick costs two cost evaluations, not a scan of every host.
+   */
+  invalidate(): void {
+    this.version++;
+  }
+
+  private rebuild(): void {
+    const maxLag = this.maxReplicationLagMillis;
+    const replicas: Host<D>[] = [];
+    let primary: Host<D> | undefined;
     for (const h of this.hosts) {
-      if (h.role === 'primary' && h.state === 'up' && (best === undefined || h.timeline > best.timeline)) best = h;
+      if (h.state !== 'up') continue;
+      if (h.role === 'primary') {
+        if (primary === undefined || h.timeline > primary.timeline) primary = h;
+      } else if (maxLag === undefined || h.lagMillis === undefined || h.lagMillis <= maxLag) {
+        replicas.push(h);
+      }
     }
-    return best;
+    this.cachedReplicas = replicas;
+    this.cachedPrimary = primary;
+    this.allSampled = false;
+    this.cachedAt = this.version;
   }
 
   /** Throws PoolEndedError once `end()` has begun. */
@@ -123,16 +152,13 @@ export class Cluster<D> {
     return primary;
   }
 
-  /** Up replicas within the lag limit, minus `exclude`. Reuses one array: consume before the next call. */
+  /** Up replicas within the lag limit, minus `exclude`. Do not keep or change the array. */
   readCandidates(exclude?: Host<D>): readonly Host<D>[] {
+    if (this.version !== this.cachedAt) this.rebuild();
+    if (exclude === undefined) return this.cachedReplicas;
     const out = this.scratch;
     out.length = 0;
-    const maxLag = this.maxReplicationLagMillis;
-    for (const h of this.hosts) {
-      if (h.role !== 'replica' || h.state !== 'up' || h === exclude) continue;
-      if (maxLag !== undefined && h.lagMillis !== undefined && h.lagMillis > maxLag) continue;
-      out.push(h);
-    }
+    for (const h of this.cachedReplicas) if (h !== exclude) out.push(h);
     return out;
   }
 
@@ -140,15 +166,27 @@ export class Cluster<D> {
   pick(candidates: readonly Host<D>[]): Host<D> {
     if (candidates.length === 1) return candidates[0]!;
     const now = this.now();
-    const fallback = this.fallbackLatency(candidates, now);
-    return candidates[this.picker.pick(candidates, (i) => candidates[i]!.cost(now, fallback))]!;
+    this.pickNow = now;
+    this.pickFallback = this.fallbackLatency(candidates, now);
+    this.pickCandidates = candidates;
+    return candidates[this.picker.pick(candidates, this.costOf)]!;
   }
+
+  // The cost callback is allocated once; pick() sets what it reads (the hot path allocates nothing).
+  private pickNow = 0;
+  private pickFallback = INITIAL_LATENCY_MS;
+  private pickCandidates: readonly Host<D>[] = [];
+  private readonly costOf = (i: number): number => this.pickCandidates[i]!.cost(this.pickNow, this.pickFallback);
 
   /** A host with no latency sample is costed at the median of the sampled ones. */
   private fallbackLatency(candidates: readonly Host<D>[], now: number): number {
+    if (this.allSampled && candidates === this.cachedReplicas) return INITIAL_LATENCY_MS;
     let unsampled = false;
     for (const h of candidates) if (!h.metrics.sampled) { unsampled = true; break; }
-    if (!unsampled) return INITIAL_LATENCY_MS;
+    if (!unsampled) {
+      if (candidates === this.cachedReplicas) this.allSampled = true;
+      return INITIAL_LATENCY_MS;
+    }
     const sampled: number[] = [];
     for (const h of candidates) {
       const l = h.metrics.latencyMs(now);
@@ -170,14 +208,19 @@ export class Cluster<D> {
 
   /** Every health change goes through here. */
   apply(host: Host<D>, event: HealthEvent): void {
-    const from = host.health.state;
-    host.health = transition(host.health, event, this.now(), this.random, this.healthOptions, this.canEject(host));
+    const before = host.health;
+    // The common case, a success on a healthy host, changes nothing.
+    if (event.type === 'success' && before.state === 'up' && before.consecutiveFailures === 0 && before.ejections === 0) return;
+    // Only a failure can eject; the scan of the other hosts is skipped on the success path.
+    const canEject = event.type === 'failure' ? this.canEject(host) : true;
+    host.health = transition(before, event, this.now(), this.random, this.healthOptions, canEject);
+    const from = before.state;
     const to = host.health.state;
+    if (from === to) return;
     if (to === 'up' && from === 'probing') host.metrics.resetLatency();
-    if (from !== to) {
-      for (const l of this.listeners) l(host, from, to);
-      this.rolesChanged();
-    }
+    this.invalidate();
+    for (const l of this.listeners) l(host, from, to);
+    this.rolesChanged();
   }
 
   /** False when `host` is the last up host that can serve reads. */

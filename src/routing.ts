@@ -56,9 +56,9 @@ export function tokenize(sql: string, dialect: SqlDialect = 'postgres'): Token[]
         i = close < 0 ? n : close + m[0].length;
         tokens.push({ word: "'", ident: false });
       } else i++;
-    } else if (/[A-Za-z_]/.test(ch)) {
+    } else if (isWordStart(sql.charCodeAt(i))) {
       let j = i + 1;
-      while (j < n && /[A-Za-z_0-9$]/.test(sql[j]!)) j++;
+      while (j < n && isWordPart(sql.charCodeAt(j))) j++;
       tokens.push({ word: sql.slice(i, j).toUpperCase(), ident: true });
       i = j;
     } else if (ch === '(' || ch === ')' || ch === ';' || ch === ',') {
@@ -69,6 +69,15 @@ export function tokenize(sql: string, dialect: SqlDialect = 'postgres'): Token[]
     }
   }
   return tokens;
+}
+
+// Character classes by code, not regex: this runs for every character of every statement.
+function isWordStart(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+function isWordPart(c: number): boolean {
+  return isWordStart(c) || (c >= 48 && c <= 57) || c === 36;
 }
 
 function lineEnd(sql: string, i: number): number {
@@ -99,6 +108,24 @@ function quotedEnd(sql: string, i: number, quote: string, backslashEscapes: bool
  * @example classify('WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d') // 'write'
  */
 export function classify(sql: string, dialect: SqlDialect = 'postgres'): StatementKind {
+  // Apps send the same statement texts again and again: remember the last few thousand.
+  const cache = dialect === 'postgres' ? PG_CACHE : MY_CACHE;
+  const known = cache.get(sql);
+  if (known !== undefined) return known;
+  const kind = classifyUncached(sql, dialect);
+  if (sql.length <= MAX_CACHED_LENGTH) {
+    if (cache.size >= MAX_CACHED) cache.clear();
+    cache.set(sql, kind);
+  }
+  return kind;
+}
+
+const PG_CACHE = new Map<string, StatementKind>();
+const MY_CACHE = new Map<string, StatementKind>();
+const MAX_CACHED = 2000;
+const MAX_CACHED_LENGTH = 4096;
+
+function classifyUncached(sql: string, dialect: SqlDialect): StatementKind {
   const tokens = tokenize(sql, dialect);
   let start = 0;
   let sawStatement = false;

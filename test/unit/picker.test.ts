@@ -102,10 +102,12 @@ describe('Cluster.choose with a fake clock', () => {
   it('falls back to the primary when no replica is up, or fails without fallback', () => {
     const { c, hosts } = cluster(() => 0);
     for (const h of hosts.slice(1)) h.state = 'ejected';
+    c.invalidate(); // states set directly, not through apply()
     expect(c.choose('read').name).toBe('p');
     const strict = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: false, random: () => 0 }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
     expect(() => strict.choose('read')).toThrowError(expect.objectContaining({ code: 'P2C_NO_HOST_AVAILABLE' }));
     hosts[0]!.state = 'down';
+    c.invalidate(); // hosts changed behind the cluster's back
     expect(() => c.choose('write')).toThrowError(expect.objectContaining({ code: 'P2C_NO_PRIMARY' }));
   });
 
