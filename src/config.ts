@@ -54,6 +54,11 @@ export interface CoreOptions {
   downAfterProbes?: number;
   /** OpenTelemetry spans and metrics; off unless set. `true` uses the global providers. */
   telemetry?: boolean | TelemetryOptions;
+  /**
+   * Let health checks change a host's role (promotion, demotion). Default true; false keeps the
+   * configured roles, for servers that cannot report theirs (e.g. behind a proxy).
+   */
+  detectRoles?: boolean;
 }
 
 /** Per-host options every driver accepts in addition to its own. */
@@ -111,12 +116,13 @@ export interface ClusterSpec<O extends object> {
   readonly maxWaitingClients: number | undefined;
   readonly health: HealthOptions;
   readonly telemetry: TelemetryOptions | undefined;
+  readonly detectRoles: boolean;
 }
 
 const HEALTH_KEYS = ['ejectAfterFailures', 'ejectErrorRate', 'ejectMinSamples', 'ejectionMillis', 'maxEjectionMillis', 'ejectionJitter', 'slowStartMillis', 'downAfterProbes'] as const;
 const CORE_KEYS = new Set(['primary', 'replicas', 'hosts', 'picker', 'fallbackToPrimary', 'latencyDecayMillis', 'errorDecayMillis', 'random',
   'retryReads', 'healthCheckIntervalMillis', 'healthCheckTimeoutMillis', 'maxReplicationLagMillis', 'consistency', 'queryTimeoutMillis',
-  'maxWaitingClients', 'telemetry', ...HEALTH_KEYS]);
+  'maxWaitingClients', 'telemetry', 'detectRoles', ...HEALTH_KEYS]);
 const HOST_EXTRA_KEYS = new Set(['name', 'weight']);
 
 /** True when `config` uses the multi-host form (has `primary` or `replicas`). */
@@ -196,6 +202,7 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     maxWaitingClients: optional(config, 'maxWaitingClients'),
     health: health as unknown as HealthOptions,
     telemetry: telemetryOptions(config['telemetry']),
+    detectRoles: bool(config, 'detectRoles', true),
   };
 }
 
@@ -209,6 +216,13 @@ function telemetryOptions(value: unknown): TelemetryOptions | undefined {
   const q = (value as TelemetryOptions).queryText;
   if (q !== undefined && typeof q !== 'boolean') throw new ConfigError('telemetry.queryText', 'must be a boolean');
   return value as TelemetryOptions;
+}
+
+function bool(config: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const v = config[key] ?? fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(key, 'must be a boolean');
+  if (key === 'detectRoles' && v === false && config['hosts'] !== undefined) throw new ConfigError(key, 'cannot be false with `hosts`: roles would never be known');
+  return v;
 }
 
 function nonNegative(config: Record<string, unknown>, key: string, fallback: number): number {

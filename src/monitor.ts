@@ -31,6 +31,8 @@ export class HealthMonitor<D> {
     private readonly cluster: Cluster<D>,
     private readonly probe: Probe<D>,
     private readonly intervalMillis: number,
+    /** False: probes check health and lag but never change a configured role. */
+    private readonly detectRoles = true,
     /** Least time between two discoveries triggered by failures. */
     private readonly rediscoverMillis = 200,
   ) {
@@ -110,12 +112,12 @@ export class HealthMonitor<D> {
       return;
     }
     if (this.stopped) return;
-    const role = result.replica ? 'replica' : 'primary';
-    const moved = role !== host.role || (result.timeline !== undefined && result.timeline !== host.timeline);
+    const role = this.detectRoles ? (result.replica ? 'replica' : 'primary') : host.role;
+    const moved = role !== host.role || (this.detectRoles && result.timeline !== undefined && result.timeline !== host.timeline);
     host.role = role;
     host.lagMillis = result.replica ? result.lagMillis : 0;
     host.position = result.position;
-    if (result.timeline !== undefined) host.timeline = result.timeline;
+    if (this.detectRoles && result.timeline !== undefined) host.timeline = result.timeline;
     this.cluster.invalidate(); // role, lag or position may have changed eligibility
     this.cluster.apply(host, halfOpen ? { type: 'probe-ok' } : { type: 'success' });
     if (moved) this.cluster.rolesChanged();

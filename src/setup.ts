@@ -40,7 +40,7 @@ export function multiHostCore<O extends object, P, C>(
     return host;
   });
   const cluster = new Cluster(hosts, spec, monotonicNow, counts);
-  const monitor = new HealthMonitor(cluster, (h) => probes.get(h)!(h.driver), spec.healthCheckIntervalMillis);
+  const monitor = new HealthMonitor(cluster, (h) => probes.get(h)!(h.driver), spec.healthCheckIntervalMillis, spec.detectRoles);
   let telemetry: Telemetry | undefined;
   if (spec.telemetry) {
     telemetry = new Telemetry(spec.telemetry, (h) => endpoints.get(h)!, spec.picker);
