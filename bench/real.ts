@@ -36,14 +36,18 @@ export function latencySummary(ops: readonly Op[]): { count: number; p50: number
   return { count: ops.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), p999: percentile(sorted, 99.9) };
 }
 
+/** Share of the successful operations started in [from, to) served by `port`; NaN when none started. */
 export function shareOf(ops: readonly Op[], port: number, from = 0, to = Infinity): number {
   const w = ops.filter((o) => o.ok && o.at >= from && o.at < to);
-  return w.length === 0 ? 0 : w.filter((o) => o.port === port).length / w.length;
+  return w.length === 0 ? NaN : w.filter((o) => o.port === port).length / w.length;
 }
 
 /** Share of `port` per `windowMs` window, as chart points [seconds, percent]. */
 export function shareTimeline(ops: readonly Op[], port: number, totalMs: number, windowMs = 1000): [number, number][] {
   const out: [number, number][] = [];
-  for (let t = 0; t < totalMs; t += windowMs) out.push([(t + windowMs) / 1000, 100 * shareOf(ops, port, t, t + windowMs)]);
+  for (let t = 0; t < totalMs; t += windowMs) {
+    const share = shareOf(ops, port, t, t + windowMs);
+    if (!Number.isNaN(share)) out.push([(t + windowMs) / 1000, 100 * share]);
+  }
   return out;
 }

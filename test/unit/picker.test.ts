@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPicker, hostCost, median, P2CPicker } from '../../src/picker.js';
+import { createPicker, hostCost, median, P2CPicker, PowerOfDPicker } from '../../src/picker.js';
 import { Host } from '../../src/host.js';
 import { Cluster } from '../../src/pool.js';
 
@@ -46,6 +46,19 @@ describe('P2CPicker', () => {
 
   it('returns the only candidate without drawing', () => {
     expect(new P2CPicker(scripted()).pick(cands(3), () => 1)).toBe(0);
+  });
+});
+
+describe('PowerOfDPicker', () => {
+  it('with d = n it always finds the cheapest; it samples d distinct candidates', () => {
+    let seed = 1;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const costs = [5, 3, 9, 1, 7];
+    const p = new PowerOfDPicker(5, random);
+    for (let i = 0; i < 20; i++) expect(p.pick(cands(0, 0, 0, 0, 0), (k) => costs[k]!)).toBe(3);
+    const seen: number[] = [];
+    new PowerOfDPicker(3, random).pick(cands(0, 0, 0, 0, 0), (k) => { seen.push(k); return costs[k]!; });
+    expect(new Set(seen).size).toBe(3);
   });
 });
 
