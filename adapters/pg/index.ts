@@ -2,7 +2,8 @@
 // Import { Pool } from here instead of from 'pg'.
 
 export { Pool } from './pool.js';
-export type { PoolOptions, MultiHostConfig, HostConfig, RoutedQueryConfig, ConnectOptions } from './pool.js';
+export type { PoolOptions, MultiHostConfig, HostConfig, RoutedQueryConfig, ConnectOptions, FaceOptions } from './pool.js';
+export { RoutingClient } from './routing-client.js';
 export { isHostError } from './options.js';
 export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError } from '../../src/errors.js';
 export type { PoolErrorCode } from '../../src/errors.js';

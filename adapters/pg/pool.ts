@@ -12,9 +12,17 @@ import type { Callback } from '../../src/driver.js';
 import { describeHost, pgDriverSpec } from './options.js';
 import { probeHost } from './probe.js';
 import { pgDriver } from './driver.js';
+import { RoutingClient } from './routing-client.js';
+import { ConfigError, PoolEndedError } from '../../src/errors.js';
 
 /** One host in the multi-host form: pg.Pool options plus `name` and `weight`. */
 export interface HostConfig extends pg.PoolConfig, HostExtras {}
+
+/** Pool options every form accepts besides pg's. */
+export interface FaceOptions {
+  /** What `connect()` without a role returns: 'primary' (default), 'replica', or 'auto' (a RoutingClient). */
+  connectRole?: RoleRequest | 'auto';
+}
 
 /**
  * The multi-host form. Top-level pg.Pool options (`max`, timeouts, `ssl`, ...) apply to every host;
@@ -30,7 +38,7 @@ export interface MultiHostConfig extends Omit<pg.PoolConfig, 'host' | 'port' | '
 }
 
 /** Either a plain pg.Pool config (one host, behaves exactly like pg.Pool) or the multi-host form. */
-export type PoolOptions = pg.PoolConfig | MultiHostConfig;
+export type PoolOptions = (pg.PoolConfig | MultiHostConfig) & FaceOptions;
 
 /** A pg QueryConfig that may force where it runs. */
 export interface RoutedQueryConfig<I = unknown[]> extends pg.QueryConfig<I> {
@@ -42,8 +50,12 @@ export interface RoutedQueryConfig<I = unknown[]> extends pg.QueryConfig<I> {
 
 /** Options of `pool.connect()`. */
 export interface ConnectOptions {
-  /** Default 'primary'. 'replica' leases a connection to a replica chosen by the picker. */
-  role?: RoleRequest;
+  /**
+   * 'primary' (default, or the pool's `connectRole`) leases a primary connection; 'replica' a
+   * replica connection; 'auto' returns a RoutingClient that routes each statement like
+   * `pool.query` and pins to the primary only for transactions and session state.
+   */
+  role?: RoleRequest | 'auto';
 }
 
 type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, done?: (release?: Error | boolean) => void) => void;
@@ -62,12 +74,26 @@ interface LooseClient { query(config: unknown, values: unknown, cb: (err: Error 
  * await pool.query('INSERT INTO t VALUES (1)'); // the primary
  * const client = await pool.connect();      // the primary, until client.release()
  */
-export class Pool extends EventEmitter {
+// At run time Pool extends pg.Pool, so `pool instanceof pg.Pool` holds (Prisma's adapter and Drizzle
+// check it); every method and accessor of pg.Pool is overridden, and pg-pool's own state is unused.
+// pg-pool's constructor writes options/ending/ended/Client: the setters below keep those writes
+// aside (`base`) and the getters answer from them until the core exists.
+const PgPoolBase = pg.Pool as unknown as typeof EventEmitter;
+interface BaseFields { options?: pg.PoolOptions; ending?: boolean; ended?: boolean; Client?: typeof pg.Client }
+
+export class Pool extends PgPoolBase {
   private readonly core: Core<pg.Pool, pg.PoolClient>;
   private readonly promiseCtor: PromiseConstructorLike;
+  private readonly connectRole: RoleRequest | 'auto';
 
   constructor(config?: PoolOptions, Client?: typeof pg.Client) {
-    super();
+    super({ max: 1 } as never);
+    const { connectRole, ...rest } = (config ?? {}) as PoolOptions & { connectRole?: unknown };
+    if (connectRole !== undefined && connectRole !== 'primary' && connectRole !== 'replica' && connectRole !== 'auto') {
+      throw new ConfigError('connectRole', "must be 'primary', 'replica' or 'auto'");
+    }
+    this.connectRole = (connectRole as RoleRequest | 'auto' | undefined) ?? 'primary';
+    if (config !== undefined) config = rest as PoolOptions;
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, pgDriverSpec);
       const withTimeout = (o: pg.PoolConfig): pg.PoolConfig =>
@@ -177,7 +203,16 @@ export class Pool extends EventEmitter {
     const options = typeof a === 'function' ? {} : a ?? {};
     const cb = typeof a === 'function' ? a : b;
     const response = promisify(this.promiseCtor, cb as Callback<pg.PoolClient> | undefined);
-    this.core.executor.lease(options.role ?? 'primary', (err, lease) => {
+    const role = options.role ?? this.connectRole;
+    if (role === 'auto') {
+      setImmediate(() => {
+        if (this.core.cluster.ending) return response.callback(new PoolEndedError());
+        const client = new RoutingClient(this);
+        (response.callback as ConnectCallback)(undefined, client as unknown as pg.PoolClient, (err) => client.release(err));
+      });
+      return response.result;
+    }
+    this.core.executor.lease(role, (err, lease) => {
       if (err || !lease) return response.callback(err);
       const client = lease.conn;
       const release = client.release;
@@ -225,13 +260,23 @@ export class Pool extends EventEmitter {
   /** Connections past their lifetime, summed over hosts. */
   get expiredCount(): number { return this.core.cluster.sum((d) => d.expiredCount); }
   /** True once `end()` was called. */
-  get ending(): boolean { return this.core.cluster.ending; }
+  get ending(): boolean { return this.core ? this.core.cluster.ending : this.base.ending ?? false; }
+  set ending(v: boolean) { this.base.ending = v; }
   /** True once `end()` has closed every host. */
-  get ended(): boolean { return this.core.cluster.ended; }
+  get ended(): boolean { return this.core ? this.core.cluster.ended : this.base.ended ?? false; }
+  set ended(v: boolean) { this.base.ended = v; }
   /** The primary's pg.Pool options (the only host's, in the single-host form). */
-  get options(): pg.PoolOptions { return this.core.cluster.hosts[0]!.driver.options; }
+  get options(): pg.PoolOptions { return this.core ? this.core.cluster.hosts[0]!.driver.options : this.base.options!; }
+  set options(v: pg.PoolOptions) { this.base.options = v; }
   /** The Client class connections are made with. */
-  get Client(): typeof pg.Client { return (this.core.cluster.hosts[0]!.driver as unknown as { Client: typeof pg.Client }).Client; }
+  get Client(): typeof pg.Client { return this.core ? (this.core.cluster.hosts[0]!.driver as unknown as { Client: typeof pg.Client }).Client : this.base.Client!; }
+  set Client(v: typeof pg.Client) { this.base.Client = v; }
+
+  /** Writes pg-pool's constructor makes before this class's fields exist. */
+  private get base(): BaseFields {
+    const self = this as unknown as { _p2cBase?: BaseFields };
+    return (self._p2cBase ??= {});
+  }
 }
 
 /** Runs a statement like pg-pool does: a connection error may arrive as an 'error' event instead of the callback. */
