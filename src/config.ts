@@ -139,6 +139,8 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
   for (const key of Object.keys(config)) {
     if (CORE_KEYS.has(key)) continue;
     if (!driver.optionKeys.has(key)) throw unknownKey(key, [...CORE_KEYS, ...driver.optionKeys]);
+    // As pg and mysql2 do, an option set to undefined is an option not given (ORMs pass many).
+    if (config[key] === undefined) continue;
     checkDriverValue(driver, key, config[key]);
     shared[key] = config[key];
   }
@@ -251,6 +253,7 @@ function hostSpec<O extends object>(role: HostRole, path: string, value: unknown
       const v = (value as Record<string, unknown>)[key];
       if (HOST_EXTRA_KEYS.has(key)) continue;
       if (!driver.optionKeys.has(key)) throw unknownKey(`${path}.${key}`, [...HOST_EXTRA_KEYS, ...driver.optionKeys], key);
+      if (v === undefined) continue;
       checkDriverValue(driver, `${path}.${key}`, v, key);
       own[key] = v;
     }

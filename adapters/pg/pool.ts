@@ -197,9 +197,11 @@ export class Pool extends PgPoolBase {
    * @example const ro = await pool.connect({ role: 'replica' });
    */
   connect(options?: ConnectOptions): Promise<pg.PoolClient>;
+  // pg.Pool's own callback signature, so a Pool is assignable where pg.Pool is expected.
+  connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: any) => void) => void): void;
   connect(callback: ConnectCallback): void;
   connect(options: ConnectOptions, callback: ConnectCallback): void;
-  connect(a?: ConnectOptions | ConnectCallback, b?: ConnectCallback): Promise<pg.PoolClient> | void {
+  connect(a?: ConnectOptions | ConnectCallback | ((...args: any[]) => void), b?: ConnectCallback): Promise<pg.PoolClient> | void {
     const options = typeof a === 'function' ? {} : a ?? {};
     const cb = typeof a === 'function' ? a : b;
     const response = promisify(this.promiseCtor, cb as Callback<pg.PoolClient> | undefined);

@@ -73,7 +73,7 @@ export class RoutingClient extends EventEmitter {
     const text = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
     const sql = typeof text === 'string' ? text : '';
     if (!this.pinned && (BEGIN.test(sql) || SESSION.test(sql))) {
-      this.pinned = await this.pool.connect();
+      this.pinned = await this.pool.connect({ role: 'primary' });
       this.pinnedFor = BEGIN.test(sql) ? 'transaction' : 'session';
       this.pinned.on('notice', (msg) => this.emit('notice', msg));
       this.pinned.on('notification', (msg) => this.emit('notification', msg));
