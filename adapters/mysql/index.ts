@@ -4,6 +4,8 @@
 export { Pool, createPool } from './pool.js';
 export type { PoolConfig, MultiHostConfig, HostConfig, RoutedQueryOptions, GetConnectionOptions, PromisePoolLike } from './pool.js';
 export { isHostError, isReadOnlyError } from './options.js';
+export { RoutingConnection } from './routing-connection.js';
+export { typeormDriver, sequelizeDialectModule } from './orm.js';
 export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError } from '../../src/errors.js';
 export type { PoolErrorCode } from '../../src/errors.js';
 export type { PoolStats } from '../../src/pool.js';

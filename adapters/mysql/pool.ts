@@ -13,6 +13,8 @@ import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } 
 import { describeHost, mysqlDriverSpec } from './options.js';
 import { mysqlDriver, poolCounts } from './driver.js';
 import { probeHost } from './probe.js';
+import { RoutingConnection } from './routing-connection.js';
+import { ConfigError, PoolEndedError } from '../../src/errors.js';
 
 /** One host in the multi-host form: mysql2 pool options plus `name` and `weight`. */
 export interface HostConfig extends PoolOptions, HostExtras {}
@@ -24,7 +26,13 @@ export interface MultiHostConfig extends Omit<PoolOptions, 'host' | 'port' | 'ur
   hosts?: ReadonlyArray<string | HostConfig>;
 }
 
-export type PoolConfig = PoolOptions | MultiHostConfig | string;
+/** Options every form accepts besides mysql2's. */
+export interface FaceOptions {
+  /** What `getConnection()` without a role returns: 'primary' (default), 'replica', or 'auto' (a RoutingConnection). */
+  connectRole?: RoleRequest | 'auto';
+}
+
+export type PoolConfig = ((PoolOptions | MultiHostConfig) & FaceOptions) | string;
 
 /** mysql2 QueryOptions that may force where they run. */
 export interface RoutedQueryOptions extends QueryOptions {
@@ -35,8 +43,8 @@ export interface RoutedQueryOptions extends QueryOptions {
 
 /** Options of `getConnection()`. */
 export interface GetConnectionOptions {
-  /** Default 'primary'. */
-  role?: RoleRequest;
+  /** Default 'primary' (or the pool's `connectRole`); 'auto' returns a RoutingConnection. */
+  role?: RoleRequest | 'auto';
 }
 
 type QueryCallback = (err: Error | null, result?: unknown, fields?: FieldPacket[]) => void;
@@ -69,8 +77,20 @@ export class Pool extends EventEmitter {
   /** mysql2 has no pool-wide query timeout: `queryTimeoutMillis` becomes each statement's `timeout`. */
   private readonly queryTimeout: number | undefined;
 
+  private readonly connectRole: RoleRequest | 'auto';
+
   constructor(config?: PoolConfig) {
     super();
+    if (typeof config === 'object' && config !== null && 'connectRole' in config) {
+      const { connectRole, ...rest } = config as PoolOptions & { connectRole?: unknown };
+      if (connectRole !== undefined && connectRole !== 'primary' && connectRole !== 'replica' && connectRole !== 'auto') {
+        throw new ConfigError('connectRole', "must be 'primary', 'replica' or 'auto'");
+      }
+      this.connectRole = (connectRole as RoleRequest | 'auto' | undefined) ?? 'primary';
+      config = rest;
+    } else {
+      this.connectRole = 'primary';
+    }
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, mysqlDriverSpec);
       this.core = multiHostCore(spec, mysqlDriverSpec, (h) => mysql.createPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
@@ -170,7 +190,15 @@ export class Pool extends EventEmitter {
   getConnection(a: GetConnectionOptions | ((err: Error | null, conn?: PoolConnection) => void), b?: (err: Error | null, conn?: PoolConnection) => void): void {
     const options = typeof a === 'function' ? {} : a;
     const callback = (typeof a === 'function' ? a : b)!;
-    this.core.executor.lease(options.role ?? 'primary', (err, lease) => {
+    const role = options.role ?? this.connectRole;
+    if (role === 'auto') {
+      setImmediate(() => {
+        if (this.core.cluster.ending) return callback(new PoolEndedError());
+        callback(null, new RoutingConnection(this) as unknown as PoolConnection);
+      });
+      return;
+    }
+    this.core.executor.lease(role, (err, lease) => {
       if (err || !lease) return callback(err ?? new Error('no connection'));
       const conn = lease.conn;
       const proto = Object.getPrototypeOf(conn) as PoolConnection;
