@@ -100,6 +100,27 @@ describe('routing on a real primary + 2 replicas', () => {
     }
   });
 
+  it('connect({ role: "auto" }) routes each statement until a transaction or session state pins it', async () => {
+    const client = await pool.connect({ role: 'auto' });
+    try {
+      expect(replicaPorts).toContain(await port(client));
+      await client.query('BEGIN');
+      expect(await port(client)).toBe(primaryPort);
+      await client.query('SAVEPOINT a');
+      await client.query('ROLLBACK TO SAVEPOINT a');
+      expect(await port(client)).toBe(primaryPort); // still inside the transaction
+      await client.query('COMMIT');
+      expect(replicaPorts).toContain(await port(client)); // unpinned after COMMIT
+      await client.query("SET application_name = 'pinned'");
+      expect(await port(client)).toBe(primaryPort);
+      expect((await client.query('SHOW application_name')).rows[0].application_name).toBe('pinned');
+    } finally {
+      client.release();
+    }
+    expect(() => client.release()).toThrow(/already been released/);
+    expect(pool.stats().hosts.every((h) => h.inflight === 0)).toBe(true);
+  });
+
   it('falls back to the primary for reads when no replica is configured', async () => {
     const solo = new Pool({ primary: cluster().primary.url, replicas: [] });
     expect(await port(solo)).toBe(primaryPort);
