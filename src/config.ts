@@ -312,3 +312,13 @@ export function splitHostPort(name: string): [string, number] {
   const i = name.lastIndexOf(':');
   return i < 0 ? [name, 0] : [name.slice(0, i), Number(name.slice(i + 1)) || 0];
 }
+
+/** The database named by a connection URL's path, or undefined. */
+export function databaseFromUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url).pathname.slice(1)) || undefined;
+  } catch {
+    return undefined; // not a URL (e.g. a libpq keyword string)
+  }
+}

@@ -1,7 +1,7 @@
 // What p2c-pool needs to know about mysql2: its option keys, host naming, and which errors are the host's fault.
 
 import type { PoolOptions } from 'mysql2';
-import { checkNonNegativeInteger, splitHostPort, type DriverSpec } from '../../src/config.js';
+import { checkNonNegativeInteger, databaseFromUrl, splitHostPort, type DriverSpec } from '../../src/config.js';
 
 /** Every mysql2 connection and pool option (mysql2 3.x). */
 const MYSQL_OPTION_KEYS = new Set([
@@ -22,11 +22,7 @@ export const mysqlDriverSpec: DriverSpec<PoolOptions> = {
   describe: describeHost,
   endpoint(options) {
     const [address, port] = splitHostPort(describeHost(options));
-    let database = options.database;
-    if (database === undefined && options.uri) {
-      try { database = decodeURIComponent(new URL(options.uri).pathname.slice(1)) || undefined; } catch { /* not a URL */ }
-    }
-    return { system: 'mysql', address, port, database };
+    return { system: 'mysql', address, port, database: options.database ?? databaseFromUrl(options.uri) };
   },
   check(key, value) {
     if (key === 'connectionLimit') return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? undefined : 'must be an integer >= 1';

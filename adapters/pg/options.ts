@@ -2,7 +2,7 @@
 // Everything pg-specific the core asks for through DriverSpec lives here.
 
 import type pg from 'pg';
-import { checkNonNegativeInteger, splitHostPort, type DriverSpec } from '../../src/config.js';
+import { checkNonNegativeInteger, databaseFromUrl, splitHostPort, type DriverSpec } from '../../src/config.js';
 
 /** Every pg.Pool and pg.Client option (pg 8 / pg-pool 3). */
 const PG_OPTION_KEYS = new Set([
@@ -30,11 +30,8 @@ export const pgDriverSpec: DriverSpec<pg.PoolConfig> = {
   describe: describeHost,
   endpoint(options) {
     const [address, port] = splitHostPort(describeHost(options));
-    let database = options.database;
-    if (database === undefined && options.connectionString) {
-      try { database = decodeURIComponent(new URL(options.connectionString).pathname.slice(1)) || undefined; } catch { /* not a URL */ }
-    }
-    return { system: 'postgresql', address, port, database: database ?? process.env['PGDATABASE'] };
+    const database = options.database ?? databaseFromUrl(options.connectionString) ?? process.env['PGDATABASE'];
+    return { system: 'postgresql', address, port, database };
   },
   check(key, value) {
     if (key === 'max' || key === 'poolSize') {

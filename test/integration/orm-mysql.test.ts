@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { Sequelize, QueryTypes } from 'sequelize';
 import { createPool, sequelizeDialectModule, typeormDriver, type Pool } from '../../adapters/mysql/index.js';
 import { admin, useMyCluster, waitForReplicas } from '../support/vitest-mysql.js';
+import { ormContract, type OrmProbe } from '../support/orm-contract.js';
 
 const cluster = useMyCluster({ replicas: 2 });
 let primaryPort: number;
@@ -37,22 +38,8 @@ afterAll(async () => {
   for (const p of pools) await new Promise((r) => p.end(r));
 });
 
-async function contract(o: {
-  readPort(): Promise<number>;
-  writeThenPort(name: string): Promise<number>;
-  transactionPorts(name: string): Promise<number[]>;
-  failingTransaction(name: string): Promise<unknown>;
-}): Promise<void> {
-  const reads = await Promise.all(Array.from({ length: 12 }, () => o.readPort()));
-  expect(reads.every((p) => replicaPorts.includes(p))).toBe(true);
-  expect(await o.writeThenPort(`w-${Math.random()}`)).toBe(primaryPort);
-  const txPorts = await o.transactionPorts(`tx-${Math.random()}`);
-  expect(txPorts.length).toBeGreaterThan(1);
-  expect(new Set(txPorts)).toEqual(new Set([primaryPort]));
-  const name = `rollback-${Math.random()}`;
-  await expect(o.failingTransaction(name)).rejects.toThrow();
-  const [rows] = await checker.promise().query({ sql: 'SELECT COUNT(*) AS n FROM orm_items WHERE name = ?', values: [name], role: 'primary' });
-  expect(Number((rows as { n: number }[])[0]!.n)).toBe(0);
+function contract(o: OrmProbe): Promise<void> {
+  return ormContract(o, { primary: primaryPort, replicas: replicaPorts }, async (name) => Number(((await checker.promise().query({ sql: 'SELECT COUNT(*) AS n FROM orm_items WHERE name = ?', values: [name], role: 'primary' }))[0] as { n: number }[])[0]!.n));
 }
 
 /** A write's port: MySQL has no RETURNING, so the write inserts @@port and it is read back on the primary. */
@@ -64,7 +51,7 @@ describe('ORMs on p2c-pool/mysql', () => {
     const port = ksql<{ port: number }>`SELECT @@port AS port`;
     await contract({
       readPort: async () => (await port.execute(db)).rows[0]!.port,
-      writeThenPort: async (name) => {
+      writePort: async (name) => {
         await ksql`INSERT INTO orm_items (name) VALUES (CONCAT(${name}, '@', @@port))`.execute(db);
         return db.transaction().execute(async (t) => (await ksql<{ port: number }>`SELECT CAST(SUBSTRING_INDEX(name, '@', -1) AS UNSIGNED) AS port FROM orm_items WHERE name LIKE ${`${name}@%`}`.execute(t)).rows[0]!.port);
       },
@@ -86,7 +73,7 @@ describe('ORMs on p2c-pool/mysql', () => {
     const port = async (q: { execute(s: unknown): Promise<unknown> }) => ((await q.execute(dsql`SELECT @@port AS port`)) as unknown as [{ port: number }[]])[0][0]!.port;
     await contract({
       readPort: () => port(db),
-      writeThenPort: async (name) => {
+      writePort: async (name) => {
         await db.execute(dsql`INSERT INTO orm_items (name) VALUES (CONCAT(${name}, '@', @@port))`);
         return db.transaction(async (tx) => ((await tx.execute(dsql.raw(PORT_OF_WRITE.replace('?', `'${name}@%'`)))) as unknown as [{ port: number }[]])[0][0]!.port);
       },
@@ -107,7 +94,7 @@ describe('ORMs on p2c-pool/mysql', () => {
     const port = async (k: typeof knex) => ((await k.raw('SELECT @@port AS port'))[0] as { port: number }[])[0]!.port;
     await contract({
       readPort: () => port(knex),
-      writeThenPort: async (name) => {
+      writePort: async (name) => {
         await knex.raw("INSERT INTO orm_items (name) VALUES (CONCAT(?, '@', @@port))", [name]);
         return knex.transaction(async (trx) => ((await trx.raw(PORT_OF_WRITE, [`${name}@%`]))[0] as { port: number }[])[0]!.port);
       },
@@ -134,7 +121,7 @@ describe('ORMs on p2c-pool/mysql', () => {
     const port = async (q: { query(s: string): Promise<{ port: number }[]> }) => Number((await q.query('SELECT @@port AS port'))[0]!.port);
     await contract({
       readPort: () => port(ds),
-      writeThenPort: async (name) => {
+      writePort: async (name) => {
         await ds.query("INSERT INTO orm_items (name) VALUES (CONCAT(?, '@', @@port))", [name]);
         return ds.transaction(async (m) => Number((await m.query(PORT_OF_WRITE, [`${name}@%`]))[0].port));
       },
@@ -156,7 +143,7 @@ describe('ORMs on p2c-pool/mysql', () => {
     const port = async (t?: unknown) => Number(((await seq.query('SELECT @@port AS port', { type: QueryTypes.SELECT, ...(t ? { transaction: t as never } : {}) })) as { port: number }[])[0]!.port);
     await contract({
       readPort: () => port(),
-      writeThenPort: async (name) => {
+      writePort: async (name) => {
         await seq.query("INSERT INTO orm_items (name) VALUES (CONCAT(:name, '@', @@port))", { replacements: { name } });
         return seq.transaction(async (t) => Number(((await seq.query(PORT_OF_WRITE, { replacements: [`${name}@%`], type: QueryTypes.SELECT, transaction: t })) as { port: number }[])[0]!.port));
       },

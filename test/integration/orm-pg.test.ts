@@ -13,6 +13,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from '../../adapters/pg/index.js';
 import { sequelizeDialectModule, typeormDriver } from '../../adapters/pg/orm.js';
 import { useCluster } from '../support/vitest-cluster.js';
+import { ormContract, type OrmProbe } from '../support/orm-contract.js';
 
 const cluster = useCluster({ replicas: 2 });
 let primaryPort: number;
@@ -49,23 +50,8 @@ afterAll(async () => {
   for (const p of pools) if (!p.ending) await p.end();
 });
 
-/** Asserts what every ORM must show: reads on replicas, writes on the primary, a whole transaction on the primary, rollback on error. */
-async function contract(o: {
-  readPort(): Promise<number>;
-  insertReturningPort(name: string): Promise<number>;
-  transactionPorts(name: string): Promise<number[]>;
-  failingTransaction(name: string): Promise<unknown>;
-}): Promise<void> {
-  const reads = await Promise.all(Array.from({ length: 12 }, () => o.readPort()));
-  expect(reads.every((p) => replicaPorts.includes(p))).toBe(true);
-  expect(await o.insertReturningPort(`w-${Math.random()}`)).toBe(primaryPort);
-  const txPorts = await o.transactionPorts(`tx-${Math.random()}`);
-  expect(txPorts.length).toBeGreaterThan(1);
-  expect(new Set(txPorts)).toEqual(new Set([primaryPort]));
-  const name = `rollback-${Math.random()}`;
-  await expect(o.failingTransaction(name)).rejects.toThrow();
-  const check = await pools[0]!.query({ text: 'SELECT count(*)::int AS n FROM orm_items WHERE name = $1', values: [name], role: 'primary' });
-  expect(check.rows[0].n).toBe(0);
+function contract(o: OrmProbe): Promise<void> {
+  return ormContract(o, { primary: primaryPort, replicas: replicaPorts }, async (name) => (await pools[0]!.query({ text: 'SELECT count(*)::int AS n FROM orm_items WHERE name = $1', values: [name], role: 'primary' })).rows[0].n);
 }
 
 describe('ORMs on p2c-pool/pg', () => {
@@ -74,7 +60,7 @@ describe('ORMs on p2c-pool/pg', () => {
     const port = ksql<{ port: number }>`SELECT inet_server_port() AS port`;
     await contract({
       readPort: async () => (await port.execute(db)).rows[0]!.port,
-      insertReturningPort: async (name) => (await db.insertInto('orm_items').values({ name }).returning(ksql<number>`inet_server_port()`.as('port')).executeTakeFirstOrThrow()).port,
+      writePort: async (name) => (await db.insertInto('orm_items').values({ name }).returning(ksql<number>`inet_server_port()`.as('port')).executeTakeFirstOrThrow()).port,
       transactionPorts: (name) => db.transaction().execute(async (trx) => {
         const a = (await port.execute(trx)).rows[0]!.port;
         await trx.insertInto('orm_items').values({ name }).execute();
@@ -94,7 +80,7 @@ describe('ORMs on p2c-pool/pg', () => {
     const port = async (q: { execute(s: unknown): Promise<{ rows: unknown[] }> }) => ((await q.execute(dsql`SELECT inet_server_port() AS port`)).rows[0] as { port: number }).port;
     await contract({
       readPort: () => port(db),
-      insertReturningPort: async (name) => ((await db.execute(dsql`INSERT INTO orm_items (name) VALUES (${name}) RETURNING inet_server_port() AS port`)).rows[0] as { port: number }).port,
+      writePort: async (name) => ((await db.execute(dsql`INSERT INTO orm_items (name) VALUES (${name}) RETURNING inet_server_port() AS port`)).rows[0] as { port: number }).port,
       transactionPorts: (name) => db.transaction(async (tx) => {
         const a = await port(tx);
         await tx.execute(dsql`INSERT INTO orm_items (name) VALUES (${name})`);
@@ -112,7 +98,7 @@ describe('ORMs on p2c-pool/pg', () => {
     const port = async (k: typeof knex) => ((await k.raw('SELECT inet_server_port() AS port')).rows[0] as { port: number }).port;
     await contract({
       readPort: () => port(knex),
-      insertReturningPort: async (name) => (await knex('orm_items').insert({ name }).returning(knex.raw('inet_server_port() AS port')))[0].port,
+      writePort: async (name) => (await knex('orm_items').insert({ name }).returning(knex.raw('inet_server_port() AS port')))[0].port,
       transactionPorts: (name) => knex.transaction(async (trx) => {
         const a = await port(trx as unknown as typeof knex);
         await trx('orm_items').insert({ name });
@@ -137,7 +123,7 @@ describe('ORMs on p2c-pool/pg', () => {
     const port = async (q: { query(s: string): Promise<{ port: number }[]> }) => (await q.query('SELECT inet_server_port() AS port'))[0]!.port;
     await contract({
       readPort: () => port(ds),
-      insertReturningPort: async (name) => (await ds.query('INSERT INTO orm_items (name) VALUES ($1) RETURNING inet_server_port() AS port', [name]))[0].port,
+      writePort: async (name) => (await ds.query('INSERT INTO orm_items (name) VALUES ($1) RETURNING inet_server_port() AS port', [name]))[0].port,
       transactionPorts: (name) => ds.transaction(async (m) => {
         const a = await port(m);
         await m.query('INSERT INTO orm_items (name) VALUES ($1)', [name]);
@@ -157,7 +143,7 @@ describe('ORMs on p2c-pool/pg', () => {
     const port = async (t?: unknown) => ((await seq.query('SELECT inet_server_port() AS port', { type: QueryTypes.SELECT, ...(t ? { transaction: t as never } : {}) })) as { port: number }[])[0]!.port;
     await contract({
       readPort: () => port(),
-      insertReturningPort: async (name) => ((await seq.query('INSERT INTO orm_items (name) VALUES (:name) RETURNING inet_server_port() AS port', { replacements: { name }, type: QueryTypes.SELECT })) as { port: number }[])[0]!.port,
+      writePort: async (name) => ((await seq.query('INSERT INTO orm_items (name) VALUES (:name) RETURNING inet_server_port() AS port', { replacements: { name }, type: QueryTypes.SELECT })) as { port: number }[])[0]!.port,
       transactionPorts: (name) => seq.transaction(async (t) => {
         const a = await port(t);
         await seq.query('INSERT INTO orm_items (name) VALUES (:name)', { replacements: { name }, transaction: t });
@@ -178,7 +164,7 @@ describe('ORMs on p2c-pool/pg', () => {
     const port = async (q: { queryRaw(x: unknown): Promise<{ rows: unknown[][] }> }) => Number((await q.queryRaw({ sql: 'SELECT inet_server_port()', args: [], argTypes: [] })).rows[0]![0]);
     await contract({
       readPort: () => port(adapter),
-      insertReturningPort: async (name) => Number((await adapter.queryRaw({ sql: 'INSERT INTO orm_items (name) VALUES ($1) RETURNING inet_server_port()', args: [name], argTypes: [{ scalarType: 'string', arity: 'scalar' }] } as never)).rows[0]![0]),
+      writePort: async (name) => Number((await adapter.queryRaw({ sql: 'INSERT INTO orm_items (name) VALUES ($1) RETURNING inet_server_port()', args: [name], argTypes: [{ scalarType: 'string', arity: 'scalar' }] } as never)).rows[0]![0]),
       transactionPorts: async (name) => {
         const tx = await adapter.startTransaction();
         const a = await port(tx);
