@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { freePort, run, runAs, stopPid, track } from './processes.js';
-import { containerRuntimeAvailable } from './processes.js';
+import { containerRuntimeAvailable, trackDir } from './processes.js';
 
 /** One server of the MariaDB test cluster. */
 export interface MyNode {
@@ -126,7 +126,9 @@ async function startLocal(replicaCount: number): Promise<MyCluster> {
   const cleanup = async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     await rm(dir, { recursive: true, force: true });
+    trackDir(dir, false);
   };
+  trackDir(dir);
   try {
     const seed = join(dir, 'seed');
     await run('mariadb-install-db', ['--no-defaults', ...(owner ? ['--user=mysql'] : []), `--datadir=${seed}`,

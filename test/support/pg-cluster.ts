@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { freePort, postgresBinDir, readPidFile, run, runAs, stopPid, track } from './processes.js';
-import { containerRuntimeAvailable } from './processes.js';
+import { containerRuntimeAvailable, trackDir } from './processes.js';
 
 /** One server of the test cluster. */
 export interface PgNode {
@@ -76,7 +76,9 @@ async function startLocal(replicaCount: number): Promise<PgCluster> {
   const cleanup = async () => {
     await Promise.all(nodes.map((n) => n.kill()));
     await rm(dir, { recursive: true, force: true });
+    trackDir(dir, false);
   };
+  trackDir(dir);
   try {
     const primary = new LocalNode('primary', bin, join(dir, 'primary'), await freePort(), spawnOpts);
     nodes.push(primary);

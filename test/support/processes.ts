@@ -2,16 +2,49 @@
 // every started server's PID tracked and killed on process exit, even when a test fails or crashes.
 
 import { spawn, execFileSync, type SpawnOptions } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const live = new Set<number>();
+const dirs = new Set<string>();
 let hooked = false;
+let pidFile: string | undefined;
+
+/**
+ * Even a process killed outright (OOM, SIGKILL) runs no exit hook: a detached watchdog shell waits
+ * for this process to go, then SIGKILLs whatever PIDs are still listed in its file and exits.
+ */
+function startWatchdog(): void {
+  pidFile = join(tmpdir(), `p2c-watchdog-${process.pid}.pids`);
+  writeFileSync(pidFile, '');
+  // Lines are PIDs to kill, or temp dirs (absolute paths) to remove once the servers are gone.
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; `
+    + `for p in $(grep -v '^/' '${pidFile}' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; sleep 1; `
+    + `for d in $(grep '^/' '${pidFile}' 2>/dev/null); do rm -rf "$d"; done; rm -f '${pidFile}'`;
+  const child = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  child.unref();
+}
+
+function syncPidFile(): void {
+  if (pidFile) writeFileSync(pidFile, [...live, ...dirs].join('\n'));
+}
+
+/** Remembers a temp dir for the watchdog to remove if this process dies before cleaning up. */
+export function trackDir(dir: string, tracked = true): void {
+  if (tracked) dirs.add(dir);
+  else dirs.delete(dir);
+  if (!pidFile) startWatchdog();
+  syncPidFile();
+}
 
 /** Remembers a server PID so it is SIGKILLed if this process exits before stopping it. */
 export function track(pid: number): void {
   live.add(pid);
+  if (!pidFile) startWatchdog();
+  syncPidFile();
   if (hooked) return;
   hooked = true;
   const killAll = () => {
@@ -19,6 +52,7 @@ export function track(pid: number): void {
       try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
     }
     live.clear();
+    syncPidFile();
   };
   process.once('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -28,6 +62,7 @@ export function track(pid: number): void {
 
 export function untrack(pid: number): void {
   live.delete(pid);
+  syncPidFile();
 }
 
 /** uid/gid of an OS user when running as root, so server binaries that refuse root can run. */
