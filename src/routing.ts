@@ -199,3 +199,56 @@ export function operationName(sql: string): string | undefined {
   const m = /^(?:\s|--[^\n]*\n?|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)/.exec(sql);
   return m ? m[1]!.toUpperCase() : undefined;
 }
+
+/**
+ * What a statement does to a connection's session, for routing clients that share one lease:
+ * 'begin' starts (or prepares) a transaction, 'end' finishes it, 'session' leaves state on the
+ * connection (SET, LISTEN, PREPARE, temp tables, locks...), 'none' is safe to route anywhere.
+ */
+export type SessionEffect = 'begin' | 'end' | 'session' | 'none';
+
+const BEGIN_RE: Record<SqlDialect, RegExp> = {
+  postgres: /^\s*(BEGIN|START\s+TRANSACTION)\b/i,
+  // SET TRANSACTION applies to the next transaction of the same session.
+  mysql: /^\s*(BEGIN|START\s+TRANSACTION|SET\s+TRANSACTION|XA\s+START)\b/i,
+};
+const END_RE: Record<SqlDialect, RegExp> = {
+  postgres: /^\s*(COMMIT|END|ABORT|ROLLBACK)\b(?!\s+(WORK\s+|TRANSACTION\s+)?TO\b)/i,
+  mysql: /^\s*(COMMIT|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i,
+};
+const SESSION_RE: Record<SqlDialect, RegExp> = {
+  postgres: /^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET|LISTEN|UNLISTEN|PREPARE|DECLARE|CREATE\s+(TEMP|TEMPORARY|UNLOGGED\s+TEMP)\b|LOCK|DISCARD|LOAD)\b/i,
+  mysql: /^\s*(SET(?!\s+TRANSACTION\b)|LOCK\s+TABLES|USE|PREPARE|CREATE\s+TEMPORARY|HANDLER)\b|\bGET_LOCK\s*\(/i,
+};
+
+export function sessionEffect(sql: string, dialect: SqlDialect): SessionEffect {
+  if (BEGIN_RE[dialect].test(sql)) return 'begin';
+  if (END_RE[dialect].test(sql)) return 'end';
+  if (SESSION_RE[dialect].test(sql)) return 'session';
+  return 'none';
+}
+
+/**
+ * The pinning state of a routing client: whether its statements currently share one primary
+ * connection, and why. `before` says whether a statement needs a pin it does not have yet;
+ * `after` whether the pin is released once the statement completes.
+ */
+export class Pinning {
+  reason: 'transaction' | 'session' | undefined;
+
+  /** True when the statement must run on a pinned connection that does not exist yet. */
+  needsPin(effect: SessionEffect): boolean {
+    return this.reason === undefined && (effect === 'begin' || effect === 'session');
+  }
+
+  /** Records the pin (or a transaction turning into session state). */
+  pinned(effect: SessionEffect): void {
+    if (this.reason === undefined) this.reason = effect === 'begin' ? 'transaction' : 'session';
+    else if (this.reason === 'transaction' && effect === 'session') this.reason = 'session';
+  }
+
+  /** True when the pin ends with this statement (the end of a transaction-only pin). */
+  releasesAfter(effect: SessionEffect): boolean {
+    return this.reason === 'transaction' && effect === 'end';
+  }
+}

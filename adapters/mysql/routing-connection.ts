@@ -5,21 +5,17 @@
 import { EventEmitter } from 'node:events';
 import type { FieldPacket, PoolConnection } from 'mysql2';
 import type { Pool } from './pool.js';
+import { Pinning, sessionEffect } from '../../src/routing.js';
 import mysqlPromise from 'mysql2/promise';
 
 const { PromisePoolConnection } = mysqlPromise as unknown as { PromisePoolConnection: new (conn: unknown, P?: PromiseConstructorLike) => unknown };
 
 type Callback = (err: Error | null, rows?: unknown, fields?: FieldPacket[]) => void;
 
-/** Starts a transaction, or prepares the next one (SET TRANSACTION applies to the next transaction only). */
-const BEGIN = /^\s*(BEGIN|START\s+TRANSACTION|SET\s+TRANSACTION|XA\s+START)\b/i;
-const END = /^\s*(COMMIT|ROLLBACK)\b(?!\s+(WORK\s+)?TO\b)/i;
-/** Session state: the rest of the lease stays on one connection. */
-const SESSION = /^\s*(SET(?!\s+TRANSACTION\b)|LOCK\s+TABLES|USE|PREPARE|CREATE\s+TEMPORARY|HANDLER)\b|\bGET_LOCK\s*\(/i;
 
 export class RoutingConnection extends EventEmitter {
   private pinned: PoolConnection | undefined;
-  private pinnedFor: 'transaction' | 'session' | undefined;
+  private readonly pinning = new Pinning();
   private chain: Promise<unknown> = Promise.resolve();
   private released = false;
   /** Sequelize checks these on its raw connections. */
@@ -84,38 +80,38 @@ export class RoutingConnection extends EventEmitter {
   }
 
   private run(method: 'query' | 'execute', sql: unknown, values: unknown, cb: Callback): void {
-    const text = typeof sql === 'string' ? sql : String((sql as { sql?: unknown } | null)?.sql ?? '');
+    const effect = sessionEffect(typeof sql === 'string' ? sql : String((sql as { sql?: unknown } | null)?.sql ?? ''), 'mysql');
     const go = () => {
+      if (this.pinned) this.pinning.pinned(effect);
       if (!this.pinned) {
         if (values === undefined) (this.pool[method] as (s: unknown, c: Callback) => void)(sql, cb);
         else (this.pool[method] as (s: unknown, v: unknown, c: Callback) => void)(sql, values, cb);
         return;
       }
       const conn = this.pinned;
+      const ends = this.pinning.releasesAfter(effect);
       const done: Callback = (err, rows, fields) => {
-        if (this.pinnedFor === 'transaction' && END.test(text)) this.unpin();
+        if (ends) this.unpin();
         cb(err, rows, fields);
       };
       if (values === undefined) (conn[method] as (s: unknown, c: Callback) => void)(sql, done);
       else (conn[method] as (s: unknown, v: unknown, c: Callback) => void)(sql, values, done);
     };
-    if (!this.pinned && (BEGIN.test(text) || SESSION.test(text))) {
+    if (this.pinning.needsPin(effect)) {
       this.pool.getConnection({ role: 'primary' }, (err, conn) => {
         if (err || !conn) return cb(err ?? new Error('no connection'));
         this.pinned = conn;
-        this.pinnedFor = BEGIN.test(text) ? 'transaction' : 'session';
         go();
       });
       return;
     }
-    if (this.pinned && this.pinnedFor === 'transaction' && SESSION.test(text)) this.pinnedFor = 'session';
     go();
   }
 
   private unpin(destroy = false): void {
     const conn = this.pinned;
     this.pinned = undefined;
-    this.pinnedFor = undefined;
+    this.pinning.reason = undefined;
     if (conn) (destroy ? conn.destroy() : conn.release());
   }
 

@@ -5,13 +5,10 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Pool } from './pool.js';
+import { Pinning, sessionEffect } from '../../src/routing.js';
 
 type Callback = (err: Error | null, res?: pg.QueryResult) => void;
 
-const BEGIN = /^\s*(BEGIN|START\s+TRANSACTION)\b/i;
-const END = /^\s*(COMMIT|END|ABORT|ROLLBACK)\b(?!\s+(WORK\s+|TRANSACTION\s+)?TO\b)\s*(WORK|TRANSACTION)?\s*(AND\s+NO\s+CHAIN)?\s*;?\s*$/i;
-/** Statements that leave state on the session: the rest of the lease stays on one connection. */
-const SESSION = /^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET|LISTEN|UNLISTEN|PREPARE|DECLARE|CREATE\s+(TEMP|TEMPORARY|UNLOGGED\s+TEMP)\b|LOCK|DISCARD|LOAD)\b/i;
 
 /**
  * What `pool.connect({ role: 'auto' })` returns. It has the pg client surface ORMs use (`query` in
@@ -20,8 +17,7 @@ const SESSION = /^\s*(SET(?!\s+(LOCAL|TRANSACTION)\b)|RESET|LISTEN|UNLISTEN|PREP
  */
 export class RoutingClient extends EventEmitter {
   private pinned: pg.PoolClient | undefined;
-  /** Why a connection is pinned: a transaction (released at its end) or session state (kept). */
-  private pinnedFor: 'transaction' | 'session' | undefined;
+  private readonly pinning = new Pinning();
   private chain: Promise<unknown> = Promise.resolve();
   private released = false;
 
@@ -71,32 +67,28 @@ export class RoutingClient extends EventEmitter {
 
   private async run(config: unknown, values: unknown): Promise<pg.QueryResult> {
     const text = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
-    const sql = typeof text === 'string' ? text : '';
-    if (!this.pinned && (BEGIN.test(sql) || SESSION.test(sql))) {
+    const effect = sessionEffect(typeof text === 'string' ? text : '', 'postgres');
+    if (this.pinning.needsPin(effect)) {
       this.pinned = await this.pool.connect({ role: 'primary' });
-      this.pinnedFor = BEGIN.test(sql) ? 'transaction' : 'session';
       this.pinned.on('notice', (msg) => this.emit('notice', msg));
       this.pinned.on('notification', (msg) => this.emit('notification', msg));
-    } else if (this.pinned && this.pinnedFor === 'transaction' && SESSION.test(sql)) {
-      this.pinnedFor = 'session';
     }
+    if (this.pinned) this.pinning.pinned(effect);
     if (!this.pinned) return this.pool.query(config as pg.QueryConfig, values as unknown[]);
     const client = this.pinned;
+    const ends = this.pinning.releasesAfter(effect);
     try {
-      const res = await (client.query as (c: unknown, v: unknown) => Promise<pg.QueryResult>)(config, values);
-      if (this.pinnedFor === 'transaction' && END.test(sql)) this.unpin();
-      return res;
-    } catch (err) {
+      return await (client.query as (c: unknown, v: unknown) => Promise<pg.QueryResult>)(config, values);
+    } finally {
       // A failed COMMIT/ROLLBACK still ends the transaction on the server.
-      if (this.pinnedFor === 'transaction' && END.test(sql)) this.unpin();
-      throw err;
+      if (ends) this.unpin();
     }
   }
 
   private unpin(err?: Error): void {
     const client = this.pinned;
     this.pinned = undefined;
-    this.pinnedFor = undefined;
+    this.pinning.reason = undefined;
     client?.removeAllListeners('notice');
     client?.removeAllListeners('notification');
     client?.release(err);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify } from '../../src/routing.js';
+import { classify, Pinning, sessionEffect } from '../../src/routing.js';
 
 const reads = [
   'SELECT * FROM users WHERE id = $1',
@@ -66,5 +66,30 @@ describe('classify', () => {
     expect(classify('SELECT * FROM t LOCK IN SHARE MODE', 'mysql')).toBe('write');
     expect(classify('SELECT GET_LOCK("x", 1)', 'mysql')).toBe('write');
     expect(classify('# c\nSELECT `update` FROM t', 'mysql')).toBe('read');
+  });
+});
+
+describe('sessionEffect and Pinning (routing clients)', () => {
+  it.each([
+    ['BEGIN', 'postgres', 'begin'], ['start transaction isolation level serializable', 'postgres', 'begin'],
+    ['COMMIT', 'postgres', 'end'], ['ROLLBACK', 'postgres', 'end'], ['END', 'postgres', 'end'],
+    ['ROLLBACK TO SAVEPOINT a', 'postgres', 'none'], ['SAVEPOINT a', 'postgres', 'none'],
+    ["SET search_path TO x", 'postgres', 'session'], ['SET LOCAL x = 1', 'postgres', 'none'], ['LISTEN ch', 'postgres', 'session'],
+    ['CREATE TEMP TABLE t (a int)', 'postgres', 'session'], ['SELECT 1', 'postgres', 'none'],
+    ['SET TRANSACTION ISOLATION LEVEL READ COMMITTED', 'mysql', 'begin'], ['SET time_zone = "+00:00"', 'mysql', 'session'],
+    ["SELECT GET_LOCK('x', 1)", 'mysql', 'session'], ['ROLLBACK WORK TO SAVEPOINT a', 'mysql', 'none'], ['COMMIT', 'mysql', 'end'],
+  ] as const)('%s (%s) -> %s', (sql, dialect, effect) => expect(sessionEffect(sql, dialect)).toBe(effect));
+
+  it('pins for a transaction until its end, and for good once session state is set', () => {
+    const p = new Pinning();
+    expect(p.needsPin('none')).toBe(false);
+    expect(p.needsPin('begin')).toBe(true);
+    p.pinned('begin');
+    expect(p.reason).toBe('transaction');
+    expect(p.releasesAfter('none')).toBe(false);
+    expect(p.releasesAfter('end')).toBe(true);
+    p.pinned('session');
+    expect(p.reason).toBe('session');
+    expect(p.releasesAfter('end')).toBe(false);
   });
 });
