@@ -82,6 +82,8 @@ export class Host<D> implements HostInfo {
 
   /** Weight after slow start. */
   effectiveWeight(now: number): number {
+    // A host that never came back from an ejection has no ramp (the common case, on every pick).
+    if (this.health.upSince === -Infinity) return this.weight;
     return this.weight * weightFactor(this.health, now, this.healthOptions);
   }
 

@@ -41,13 +41,13 @@ export class HostMetrics {
   /** Latency estimate in ms at time `now`, decayed since the last sample; undefined before any sample. */
   latencyMs(now: number): number | undefined {
     if (!this.hasLatency) return undefined;
-    const elapsed = Math.max(0, now - this.latencyAt);
-    return this.latency * Math.exp(-elapsed / this.options.latencyDecayMillis);
+    const elapsed = now - this.latencyAt;
+    return elapsed <= 0 ? this.latency : this.latency * Math.exp(-elapsed / this.options.latencyDecayMillis);
   }
 
   /** Error EWMA in [0, 1]: the recent share of host-attributable failures. */
   errorRate(): number {
-    return this.errorWeight === 0 ? 0 : this.errorSum / this.errorWeight;
+    return this.errorSum === 0 ? 0 : this.errorSum / this.errorWeight;
   }
 
   /** Forgets the latency estimate (a returning host is costed at the median of the others again). */
