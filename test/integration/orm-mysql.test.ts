@@ -1,6 +1,6 @@
 // ORMs and query builders on p2c-pool/mysql against a real MariaDB primary + 2 GTID replicas.
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { Kysely, MysqlDialect, sql as ksql, type Generated } from 'kysely';
 import { drizzle } from 'drizzle-orm/mysql2';
 import { sql as dsql } from 'drizzle-orm';
