@@ -322,3 +322,16 @@ export function databaseFromUrl(url: string | undefined): string | undefined {
     return undefined; // not a URL (e.g. a libpq keyword string)
   }
 }
+
+/** What a face's connect()/getConnection() returns without a role: see the `connectRole` option. */
+export type ConnectRole = 'primary' | 'replica' | 'auto';
+
+/** Takes the face option `connectRole` out of a config (any form); validates it. */
+export function takeConnectRole<T>(config: T): { connectRole: ConnectRole; rest: T } {
+  if (typeof config !== 'object' || config === null || !('connectRole' in config)) return { connectRole: 'primary', rest: config };
+  const { connectRole, ...rest } = config as T & { connectRole?: unknown };
+  if (connectRole !== undefined && connectRole !== 'primary' && connectRole !== 'replica' && connectRole !== 'auto') {
+    throw new ConfigError('connectRole', "must be 'primary', 'replica' or 'auto'");
+  }
+  return { connectRole: (connectRole as ConnectRole | undefined) ?? 'primary', rest: rest as T };
+}

@@ -65,6 +65,15 @@ export class Executor<P, C> {
       setImmediate(() => done(err as Error));
       return;
     }
+    if (work.after !== undefined) {
+      // A token from a user (e.g. a session cookie) is checked and normalised by the driver.
+      const after = this.driver.parsePosition(work.after);
+      if (after === undefined) {
+        setImmediate(() => done(new TypeError('`after` must be a token returned by pool.lastWriteToken()')));
+        return;
+      }
+      work = { ...work, after };
+    }
     this.whenReady(() => this.dispatch(work, done, 0, undefined, undefined));
   }
 

@@ -252,3 +252,10 @@ export class Pinning {
     return this.reason === 'transaction' && effect === 'end';
   }
 }
+
+/** The kind of a statement given its text and an optional explicit role (which wins). */
+export function statementKind(text: unknown, role: RoleRequest | undefined, dialect: SqlDialect): StatementKind {
+  if (role === 'replica') return 'read';
+  if (role === 'primary') return 'write';
+  return typeof text === 'string' ? classify(text, dialect) : 'write';
+}

@@ -7,14 +7,14 @@ import mysqlPromise from 'mysql2/promise';
 import type { FieldPacket, Pool as MyPool, PoolConnection, PoolOptions, QueryOptions } from 'mysql2';
 import type { Host } from '../../src/host.js';
 import type { PoolStats } from '../../src/pool.js';
-import { isMultiHost, normalizeCluster, type CoreOptions, type HostExtras } from '../../src/config.js';
-import { classify, type RoleRequest, type StatementKind } from '../../src/routing.js';
+import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
+import { statementKind, type RoleRequest } from '../../src/routing.js';
 import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import { describeHost, mysqlDriverSpec } from './options.js';
 import { mysqlDriver, poolCounts } from './driver.js';
 import { probeHost } from './probe.js';
 import { RoutingConnection } from './routing-connection.js';
-import { ConfigError, PoolEndedError } from '../../src/errors.js';
+import { PoolEndedError } from '../../src/errors.js';
 
 /** One host in the multi-host form: mysql2 pool options plus `name` and `weight`. */
 export interface HostConfig extends PoolOptions, HostExtras {}
@@ -77,20 +77,13 @@ export class Pool extends EventEmitter {
   /** mysql2 has no pool-wide query timeout: `queryTimeoutMillis` becomes each statement's `timeout`. */
   private readonly queryTimeout: number | undefined;
 
-  private readonly connectRole: RoleRequest | 'auto';
+  private readonly connectRole: ConnectRole;
 
   constructor(config?: PoolConfig) {
     super();
-    if (typeof config === 'object' && config !== null && 'connectRole' in config) {
-      const { connectRole, ...rest } = config as PoolOptions & { connectRole?: unknown };
-      if (connectRole !== undefined && connectRole !== 'primary' && connectRole !== 'replica' && connectRole !== 'auto') {
-        throw new ConfigError('connectRole', "must be 'primary', 'replica' or 'auto'");
-      }
-      this.connectRole = (connectRole as RoleRequest | 'auto' | undefined) ?? 'primary';
-      config = rest;
-    } else {
-      this.connectRole = 'primary';
-    }
+    const taken = takeConnectRole(config);
+    this.connectRole = taken.connectRole;
+    config = taken.rest;
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, mysqlDriverSpec);
       this.core = multiHostCore(spec, mysqlDriverSpec, (h) => mysql.createPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
@@ -153,23 +146,16 @@ export class Pool extends EventEmitter {
     const options = typeof sql === 'object' && sql !== null ? sql : undefined;
     const text = options ? options.sql : sql;
     const role = options?.role;
-    let after: string | undefined;
+    const after = options?.after;
     let statement: string | QueryOptions = sql as string;
     if (options) {
-      const { role: _role, after: token, ...rest } = options;
+      const { role: _role, after: _after, ...rest } = options;
       statement = rest;
-      if (token !== undefined) {
-        after = mysqlDriver.parsePosition(token);
-        if (after === undefined) {
-          setImmediate(() => cb(new TypeError('`after` must be a token returned by pool.lastWriteToken()')));
-          return;
-        }
-      }
     }
     if (this.queryTimeout !== undefined) {
       statement = typeof statement === 'string' ? { sql: statement, timeout: this.queryTimeout } : { timeout: this.queryTimeout, ...statement };
     }
-    const kind: StatementKind = role === 'replica' ? 'read' : role === 'primary' ? 'write' : typeof text === 'string' ? classify(text, 'mysql') : 'write';
+    const kind = statementKind(text, role, 'mysql');
     this.core.executor.run<Result>({
       kind, role, after, text: typeof text === 'string' ? text : undefined,
       run(conn, done) {

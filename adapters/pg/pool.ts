@@ -5,15 +5,15 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Host } from '../../src/host.js';
 import type { PoolStats } from '../../src/pool.js';
-import { isMultiHost, normalizeCluster, type CoreOptions, type HostExtras } from '../../src/config.js';
-import { classify, type RoleRequest, type StatementKind } from '../../src/routing.js';
+import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
+import { classify, statementKind, type RoleRequest } from '../../src/routing.js';
 import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import type { Callback } from '../../src/driver.js';
 import { describeHost, pgDriverSpec } from './options.js';
 import { probeHost } from './probe.js';
 import { pgDriver } from './driver.js';
 import { RoutingClient } from './routing-client.js';
-import { ConfigError, PoolEndedError } from '../../src/errors.js';
+import { PoolEndedError } from '../../src/errors.js';
 
 /** One host in the multi-host form: pg.Pool options plus `name` and `weight`. */
 export interface HostConfig extends pg.PoolConfig, HostExtras {}
@@ -84,16 +84,13 @@ interface BaseFields { options?: pg.PoolOptions; ending?: boolean; ended?: boole
 export class Pool extends PgPoolBase {
   private readonly core: Core<pg.Pool, pg.PoolClient>;
   private readonly promiseCtor: PromiseConstructorLike;
-  private readonly connectRole: RoleRequest | 'auto';
+  private readonly connectRole: ConnectRole;
 
   constructor(config?: PoolOptions, Client?: typeof pg.Client) {
     super({ max: 1 } as never);
-    const { connectRole, ...rest } = (config ?? {}) as PoolOptions & { connectRole?: unknown };
-    if (connectRole !== undefined && connectRole !== 'primary' && connectRole !== 'replica' && connectRole !== 'auto') {
-      throw new ConfigError('connectRole', "must be 'primary', 'replica' or 'auto'");
-    }
-    this.connectRole = (connectRole as RoleRequest | 'auto' | undefined) ?? 'primary';
-    if (config !== undefined) config = rest as PoolOptions;
+    const taken = takeConnectRole(config);
+    this.connectRole = taken.connectRole;
+    config = taken.rest;
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, pgDriverSpec);
       const withTimeout = (o: pg.PoolConfig): pg.PoolConfig =>
@@ -144,16 +141,8 @@ export class Pool extends PgPoolBase {
     const routed = typeof config === 'object' && config !== null ? (config as RoutedQueryConfig) : undefined;
     const text = typeof config === 'string' ? config : routed?.text;
     const role = routed?.role;
-    let after: string | undefined;
-    if (routed?.after !== undefined) {
-      after = pgDriver.parsePosition(routed.after);
-      if (after === undefined) {
-        setImmediate(() => response.callback(new TypeError('`after` must be a token returned by pool.lastWriteToken()')));
-        return response.result;
-      }
-    }
-    const kind: StatementKind = role === 'replica' ? 'read' : role === 'primary' ? 'write' : typeof text === 'string' ? classify(text) : 'write';
-    this.core.executor.run({ kind, text, role, after, run: (client, done) => runOn(client, config, values, done) }, response.callback);
+    const kind = statementKind(text, role, 'postgres');
+    this.core.executor.run({ kind, text, role, after: routed?.after, run: (client, done) => runOn(client, config, values, done) }, response.callback);
     return response.result;
   }
 

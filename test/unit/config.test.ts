@@ -29,6 +29,8 @@ describe('multi-host config validation', () => {
     [{ primary: { host: 'h', port: 99999 } }, 'primary.port'],
     [{ primary: { host: 'h', connectionTimeoutMillis: -1 } }, 'primary.connectionTimeoutMillis'],
     [{ primary: { host: 'h', name: 'a' }, replicas: [{ host: 'h2', name: 'a' }] }, 'replicas[0].name'],
+    [{ primary: 'postgres://a@h/db', connectRole: 'writer' }, 'connectRole'],
+    [{ host: 'h', connectRole: 'anywhere' }, 'connectRole'],
   ])('%j -> %s', (config, key) => {
     const err = configError(config);
     expect(err.code).toBe('P2C_CONFIG');
