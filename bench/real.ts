@@ -51,3 +51,98 @@ export function shareTimeline(ops: readonly Op[], port: number, totalMs: number,
   }
   return out;
 }
+
+/**
+ * Two configurations side by side, in ABBA order (a, b, b, a per pair of rounds) so drift on a noisy
+ * machine hits both alike: throughput ratio b / a per pair, its median and spread, and mean p50/p99.
+ */
+export async function abba(run: (which: 'a' | 'b') => Promise<Op[]>, pairs: number, seconds: number): Promise<{ ratios: number[]; median: number; min: number; max: number; a: { qps: number; p50: number; p99: number }; b: { qps: number; p50: number; p99: number } }> {
+  await run('a'); await run('b'); // warm up both
+  const ratios: number[] = [];
+  const lat = { a: [] as { qps: number; p50: number; p99: number }[], b: [] as { qps: number; p50: number; p99: number }[] };
+  for (let i = 0; i < pairs; i++) {
+    const order: ('a' | 'b')[] = i % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+    const qps: Record<'a' | 'b', number> = { a: 0, b: 0 };
+    for (const w of order) {
+      const ops = await run(w);
+      qps[w] = ops.filter((o) => o.ok).length / seconds;
+      lat[w].push({ qps: qps[w], ...latencySummary(ops) });
+    }
+    ratios.push(qps.b / qps.a);
+  }
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const mean = (xs: { qps: number; p50: number; p99: number }[]) => ({
+    qps: xs.reduce((s, x) => s + x.qps, 0) / xs.length, p50: xs.reduce((s, x) => s + x.p50, 0) / xs.length, p99: xs.reduce((s, x) => s + x.p99, 0) / xs.length,
+  });
+  return { ratios, median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]!, a: mean(lat.a), b: mean(lat.b) };
+}
+
+/** Where the client runs: an idle event loop, a loop ~40% busy with synchronous work, or beside a process burning a core. */
+export type LoadCondition = 'idle loop' | 'busy loop (4 ms every 10 ms)' | 'CPU burner process';
+export const LOAD_CONDITIONS: readonly LoadCondition[] = ['idle loop', 'busy loop (4 ms every 10 ms)', 'CPU burner process'];
+
+/** Starts a load condition; the returned function stops it (burner killed by PID). */
+export async function startCondition(condition: LoadCondition): Promise<() => Promise<void>> {
+  const { busyLoop, startBurner } = await import('../test/support/delay-process.js');
+  if (condition === 'busy loop (4 ms every 10 ms)') {
+    const b = busyLoop(4, 10);
+    return async () => b.stop();
+  }
+  if (condition === 'CPU burner process') {
+    const b = await startBurner();
+    return () => b.stop();
+  }
+  return async () => {};
+}
+
+export interface TailRun { readonly share: number; readonly p50: number; readonly p99: number; readonly p999: number; readonly reads: number; readonly failed: number }
+
+/**
+ * One tail run: `readers` closed-loop readers for `durationMs` under `condition`; the first
+ * `warmupMs` are not counted. `share` is the share of reads served by `slowPort`.
+ */
+export async function tailRun(read: () => Promise<number>, condition: LoadCondition, slowPort: number, durationMs = 6000, warmupMs = 1500, readers = 16): Promise<TailRun> {
+  const stop = await startCondition(condition);
+  try {
+    const ops = await closedLoop(read, readers, durationMs);
+    const counted = ops.filter((o) => o.at >= warmupMs);
+    const s = latencySummary(counted);
+    return { share: shareOf(counted, slowPort), p50: s.p50, p99: s.p99, p999: s.p999, reads: counted.length, failed: counted.filter((o) => !o.ok).length };
+  } finally {
+    await stop();
+  }
+}
+
+/**
+ * Open-loop load: reads arrive at `ratePerSec` whatever the pool's speed (a closed loop would stop
+ * issuing while its workers are stuck, and so under-count a stall), for `durationMs`; each read's
+ * latency runs from its scheduled arrival.
+ */
+export async function openLoop(op: () => Promise<number>, ratePerSec: number, durationMs: number): Promise<Op[]> {
+  const ops: Op[] = [];
+  const pending = new Set<Promise<unknown>>();
+  const t0 = performance.now();
+  let issued = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = performance.now() - t0;
+      const due = (Math.min(now, durationMs) * ratePerSec) / 1000;
+      while (issued < due) {
+        const at = (issued * 1000) / ratePerSec;
+        issued++;
+        const p = op().then(
+          (port) => { ops.push({ at, ms: performance.now() - t0 - at, port, ok: true }); },
+          () => { ops.push({ at, ms: performance.now() - t0 - at, port: 0, ok: false }); },
+        );
+        pending.add(p);
+        void p.finally(() => pending.delete(p));
+      }
+      if (now >= durationMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  await Promise.all(pending);
+  return ops;
+}

@@ -5,7 +5,28 @@ import { ConfigError } from './errors.js';
 import { PICKER_NAMES, type PickerName, type Random } from './picker.js';
 import type { HostRole } from './host.js';
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './health.js';
-import type { Endpoint, TelemetryOptions } from './telemetry.js';
+
+/**
+ * Options of the `telemetry` pool option. Off unless given. Telemetry needs `@opentelemetry/api`
+ * (a peer dependency, ^1.3.0) installed by the application. The providers are typed structurally
+ * so that these declarations compile without the API installed.
+ */
+export interface TelemetryOptions {
+  /** Default: the global tracer provider. An OpenTelemetry `TracerProvider`. */
+  tracerProvider?: { getTracer(name: string, version?: string, options?: object): unknown };
+  /** Default: the global meter provider. An OpenTelemetry `MeterProvider`. */
+  meterProvider?: { getMeter(name: string, version?: string, options?: object): unknown };
+  /** Record the statement text as `db.query.text`. Default false. Parameters are never recorded. */
+  queryText?: boolean;
+}
+
+/** Where a host lives, for `server.*` and `db.namespace` attributes. */
+export interface Endpoint {
+  readonly system: 'postgresql' | 'mysql' | 'mariadb';
+  readonly address: string;
+  readonly port: number;
+  readonly database?: string | undefined;
+}
 
 /** Read consistency: 'read-your-writes' sends reads after a write only to replicas that replayed it. */
 export type Consistency = 'eventual' | 'read-your-writes';
@@ -16,8 +37,8 @@ export interface CoreOptions {
   picker?: PickerName;
   /** Send reads to the primary when no replica can serve them. Default true. */
   fallbackToPrimary?: boolean;
-  /** Decay time of the latency EWMA in ms. Default 10000. */
-  latencyDecayMillis?: number;
+  /** After this long without a query sample, a host's latency estimate follows its health checks' round trips (ms). Default 2000. */
+  latencyStaleMillis?: number;
   /** Decay time of the error EWMA in ms. Default 30000. */
   errorDecayMillis?: number;
   /** Uniform random source in [0, 1) for the picker; inject a seeded one for reproducible runs. Default Math.random. */
@@ -55,10 +76,23 @@ export interface CoreOptions {
   /** OpenTelemetry spans and metrics; off unless set. `true` uses the global providers. */
   telemetry?: boolean | TelemetryOptions;
   /**
+   * Hedged reads, off unless set: a `pool.query` read on a replica not answered after `afterMillis`
+   * (or the recent 95th percentile of reads, `'p95'`) is also sent to another replica; the first
+   * answer wins and the other statement is cancelled on its server. `maxExtraLoad` (default 0.05)
+   * caps hedges at that share of reads.
+   */
+  hedge?: HedgeOptions;
+  /**
    * Let health checks change a host's role (promotion, demotion). Default true; false keeps the
    * configured roles, for servers that cannot report theirs (e.g. behind a proxy).
    */
   detectRoles?: boolean;
+  /**
+   * Every replica connection is a read-only session (PostgreSQL `default_transaction_read_only`,
+   * MySQL `SET SESSION TRANSACTION READ ONLY`), so a write the classifier missed fails there and
+   * is re-run once on the primary instead of landing on a replica. Default true.
+   */
+  readOnlyReplicas?: boolean;
 }
 
 /** Per-host options every driver accepts in addition to its own. */
@@ -102,7 +136,7 @@ export interface ClusterSpec<O extends object> {
   readonly hosts: readonly HostSpec<O>[];
   readonly picker: PickerName;
   readonly fallbackToPrimary: boolean;
-  readonly latencyDecayMillis: number;
+  readonly latencyStaleMillis: number;
   readonly errorDecayMillis: number;
   readonly random: Random;
   /** True in the `hosts` form: roles are discovered by asking each host. */
@@ -114,15 +148,17 @@ export interface ClusterSpec<O extends object> {
   readonly consistency: Consistency;
   readonly queryTimeoutMillis: number | undefined;
   readonly maxWaitingClients: number | undefined;
+  readonly hedge: Required<HedgeOptions> | undefined;
   readonly health: HealthOptions;
   readonly telemetry: TelemetryOptions | undefined;
   readonly detectRoles: boolean;
+  readonly readOnlyReplicas: boolean;
 }
 
 const HEALTH_KEYS = ['ejectAfterFailures', 'ejectErrorRate', 'ejectMinSamples', 'ejectionMillis', 'maxEjectionMillis', 'ejectionJitter', 'slowStartMillis', 'downAfterProbes'] as const;
-const CORE_KEYS = new Set(['primary', 'replicas', 'hosts', 'picker', 'fallbackToPrimary', 'latencyDecayMillis', 'errorDecayMillis', 'random',
+const CORE_KEYS = new Set(['primary', 'replicas', 'hosts', 'picker', 'fallbackToPrimary', 'latencyStaleMillis', 'errorDecayMillis', 'random',
   'retryReads', 'healthCheckIntervalMillis', 'healthCheckTimeoutMillis', 'maxReplicationLagMillis', 'consistency', 'queryTimeoutMillis',
-  'maxWaitingClients', 'telemetry', 'detectRoles', ...HEALTH_KEYS]);
+  'maxWaitingClients', 'hedge', 'telemetry', 'detectRoles', 'readOnlyReplicas', ...HEALTH_KEYS]);
 const HOST_EXTRA_KEYS = new Set(['name', 'weight']);
 
 /** True when `config` uses the multi-host form (has `primary` or `replicas`). */
@@ -192,7 +228,7 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     discover,
     picker: picker as PickerName,
     fallbackToPrimary,
-    latencyDecayMillis: positive(config, 'latencyDecayMillis', 10_000),
+    latencyStaleMillis: positive(config, 'latencyStaleMillis', 2000),
     errorDecayMillis: positive(config, 'errorDecayMillis', 30_000),
     random: random as Random,
     retryReads,
@@ -202,10 +238,34 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     consistency,
     queryTimeoutMillis: optional(config, 'queryTimeoutMillis'),
     maxWaitingClients: optional(config, 'maxWaitingClients'),
+    hedge: hedgeOptions(config['hedge']),
     health: health as unknown as HealthOptions,
     telemetry: telemetryOptions(config['telemetry']),
     detectRoles: bool(config, 'detectRoles', true),
+    readOnlyReplicas: bool(config, 'readOnlyReplicas', true),
   };
+}
+
+/** Options of hedged reads (see `hedge`). */
+export interface HedgeOptions {
+  /** Delay before the second request, ms, or `'p95'`: the 95th percentile of recent replica reads. */
+  afterMillis: number | 'p95';
+  /** Most hedges as a share of reads, in (0, 1]. Default 0.05. */
+  maxExtraLoad?: number;
+}
+
+function hedgeOptions(value: unknown): Required<HedgeOptions> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (typeof value !== 'object' || value === null) throw new ConfigError('hedge', "must be { afterMillis: number | 'p95', maxExtraLoad?: number }");
+  for (const key of Object.keys(value)) {
+    if (key !== 'afterMillis' && key !== 'maxExtraLoad') throw unknownKey(`hedge.${key}`, ['afterMillis', 'maxExtraLoad'], key);
+  }
+  const { afterMillis, maxExtraLoad = 0.05 } = value as HedgeOptions;
+  if (afterMillis !== 'p95' && (typeof afterMillis !== 'number' || !Number.isFinite(afterMillis) || afterMillis < 0 || afterMillis > 2 ** 31 - 1)) {
+    throw new ConfigError('hedge.afterMillis', "must be a number of ms from 0 to 2147483647 (what a timer takes), or 'p95'");
+  }
+  if (typeof maxExtraLoad !== 'number' || !(maxExtraLoad > 0 && maxExtraLoad <= 1)) throw new ConfigError('hedge.maxExtraLoad', 'must be a number in (0, 1]');
+  return { afterMillis, maxExtraLoad };
 }
 
 function telemetryOptions(value: unknown): TelemetryOptions | undefined {
@@ -247,6 +307,7 @@ function hostSpec<O extends object>(role: HostRole, path: string, value: unknown
   let own: Record<string, unknown>;
   if (typeof value === 'string') {
     own = { ...(driver.fromUrl(value) as Record<string, unknown>) };
+    for (const key of Object.keys(own)) checkDriverValue(driver, path, own[key], key);
   } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     own = {};
     for (const key of Object.keys(value)) {
@@ -310,7 +371,9 @@ export function checkNonNegativeInteger(value: unknown): string | undefined {
 /** Splits "host:port" (the port is after the last colon). */
 export function splitHostPort(name: string): [string, number] {
   const i = name.lastIndexOf(':');
-  return i < 0 ? [name, 0] : [name.slice(0, i), Number(name.slice(i + 1)) || 0];
+  if (i < 0) return [name, 0];
+  const host = name.slice(0, i);
+  return [host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, Number(name.slice(i + 1)) || 0];
 }
 
 /** The database named by a connection URL's path, or undefined. */

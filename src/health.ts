@@ -58,6 +58,13 @@ export type HealthEvent =
   | { readonly type: 'probe-start' }
   | { readonly type: 'probe-ok' }
   | { readonly type: 'probe-failed' }
+  /**
+   * A routine check of an up host failed on a connection of its own: the host itself cannot serve.
+   * It is checked again after `retryAfter` ms (the check cadence), not after a whole ejection time.
+   */
+  | { readonly type: 'check-failed'; readonly retryAfter: number }
+  /** A host that never passed its first check: out of service until a probe succeeds. */
+  | { readonly type: 'unverified' }
   | { readonly type: 'close' };
 
 /**
@@ -85,6 +92,17 @@ export function transition(h: Health, event: HealthEvent, now: number, random: R
       if (tooMany && canEject) return eject({ ...h, consecutiveFailures: failures }, now, random, options);
       return { ...h, consecutiveFailures: failures };
     }
+    case 'check-failed': {
+      if (h.state !== 'up') return h;
+      const failed = { ...h, consecutiveFailures: h.consecutiveFailures + 1 };
+      if (!canEject) return failed;
+      const ejected = eject(failed, now, random, options);
+      return { ...ejected, retryAt: Math.min(ejected.retryAt, now + event.retryAfter) };
+    }
+    case 'unverified':
+      // Not a return from an ejection: no back-off grows, and the first successful probe brings it up.
+      if (h.state !== 'up') return h;
+      return { ...h, state: 'ejected', retryAt: now };
     case 'probe-start':
       return h.state === 'ejected' || h.state === 'down' ? { ...h, state: 'probing' } : h;
     case 'probe-ok':

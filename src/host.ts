@@ -4,6 +4,7 @@
 import { HostMetrics, type MetricsOptions, type Outcome } from './metrics.js';
 import { hostCost } from './picker.js';
 import { DEFAULT_HEALTH_OPTIONS, INITIAL_HEALTH, weightFactor, type Health, type HealthOptions } from './health.js';
+import { redact } from './errors.js';
 
 export type HostRole = 'primary' | 'replica';
 /** Health states. Only 'up' hosts are eligible; 'closed' after end(). */
@@ -31,7 +32,7 @@ export interface HostStats {
   readonly total: number;
   readonly idle: number;
   readonly waiting: number;
-  /** Current latency estimate (peak EWMA, ms); null before the first sample. */
+  /** Current latency estimate (ms, see HostMetrics); null before the first sample. */
   readonly latencyMs: number | null;
   /** Error EWMA in [0, 1]. */
   readonly errorRate: number;
@@ -42,6 +43,17 @@ export interface HostStats {
   readonly errors: number;
   /** Replication lag from the last health check (replicas), ms; null when unknown. */
   readonly lagMillis: number | null;
+  /** False until the host's role was confirmed by a probe. */
+  readonly verified: boolean;
+  /** The last failure blamed on this host (a query's or a health check's), or null: why it was ejected or is down. */
+  readonly lastError: HostError | null;
+}
+
+/** A failure blamed on a host: the driver's message (no password) and code, and when (epoch ms). */
+export interface HostError {
+  readonly message: string;
+  readonly code: string | undefined;
+  readonly at: number;
 }
 
 export class Host<D> implements HostInfo {
@@ -50,10 +62,26 @@ export class Host<D> implements HostInfo {
   readonly metrics: HostMetrics;
   /** Replication lag (ms) seen by the last health check; undefined when unknown. */
   lagMillis: number | undefined;
+  /** The last failure blamed on this host, as seen in stats, and the error itself (a `cause`). */
+  lastError: HostError | undefined;
+  lastFailure: unknown;
   /** Applied (replica) or current (primary) log position last seen, opaque to the core. */
   position: string | undefined;
   /** Timeline of a primary, to choose between two hosts that both claim to be primary. */
   timeline = 0;
+  /**
+   * False until a probe has confirmed the host's role (multi-host form): an unverified host serves
+   * nothing, so a writable replica is never mistaken for the primary before the first check.
+   */
+  verified = true;
+  /** The role the configuration gave (primary/replicas form); undefined when discovered (`hosts`). */
+  configuredRole: HostRole | undefined;
+  /** Since when (clock ms) a replica has not been receiving from its upstream; its lag grows from there. */
+  notReceivingSince: number | undefined;
+  /** Last reported mismatch between configured and reported role, to emit each change once. */
+  mismatch: string | undefined;
+  /** True while a replica follows a timeline older than the primary's (a deposed primary's). */
+  abandonedTimeline = false;
 
   constructor(
     readonly name: string,
@@ -65,6 +93,7 @@ export class Host<D> implements HostInfo {
     readonly healthOptions: HealthOptions = DEFAULT_HEALTH_OPTIONS,
   ) {
     this.metrics = new HostMetrics(metricsOptions);
+    this.maxWeight = weight;
   }
 
   get state(): HostState {
@@ -91,10 +120,18 @@ export class Host<D> implements HostInfo {
     return this.metrics.inflight;
   }
 
-  /** P2C cost at `now`; `fallbackLatencyMs` stands in for a host with no latency sample yet. */
-  cost(now: number, fallbackLatencyMs: number, errorPenalty?: number): number {
+  /** The heaviest weight among the cluster's hosts; the cost uses weights relative to it. */
+  maxWeight: number;
+
+  /**
+   * P2C cost at `now`; `fallbackLatencyMs` stands in for a host with no latency sample yet.
+   * `explore`: the cluster is busy enough to notice a starved host, which then costs 0 until it got
+   * its exploring read (see HostMetrics).
+   */
+  cost(now: number, fallbackLatencyMs: number, explore = false, errorPenalty?: number): number {
+    if (explore && this.metrics.exploreDue(now)) return 0;
     const latency = this.metrics.latencyMs(now) ?? fallbackLatencyMs;
-    return hostCost(latency, this.metrics.inflight, this.capacity, this.metrics.errorRate(), this.effectiveWeight(now), errorPenalty);
+    return hostCost(latency, this.metrics.inflight, this.capacity, this.metrics.errorRate(), this.effectiveWeight(now) / this.maxWeight, errorPenalty);
   }
 
   /** Starts a unit of work (a query or a connection lease); pair it with exactly one `end`. */
@@ -103,8 +140,14 @@ export class Host<D> implements HostInfo {
   }
 
   /** Ends a unit of work started with `begin`. */
-  end(now: number, outcome: Outcome, latencyMs?: number, isQuery = true): void {
-    this.metrics.end(now, outcome, latencyMs, isQuery);
+  end(now: number, outcome: Outcome, latencyMs?: number, isQuery = true, idleShare = 1): void {
+    this.metrics.end(now, outcome, latencyMs, isQuery, idleShare);
+  }
+
+  /** Replication lag at `now`: the probe's figure, growing with time while the replica does not receive. */
+  currentLag(now: number): number | undefined {
+    if (this.notReceivingSince !== undefined) return Math.max(this.lagMillis ?? 0, now - this.notReceivingSince);
+    return this.lagMillis;
   }
 
   stats(now: number, counts: DriverCounts): HostStats {
@@ -122,7 +165,17 @@ export class Host<D> implements HostInfo {
       weight: this.weight,
       queries: m.queries,
       errors: m.errors,
-      lagMillis: this.lagMillis ?? null,
+      lagMillis: this.currentLag(now) ?? null,
+      verified: this.verified,
+      lastError: this.lastError ?? null,
     };
+  }
+
+  /** Remembers a failure blamed on this host, for stats and the host events. */
+  noteError(err: unknown): void {
+    const code = (err as { code?: unknown } | null | undefined)?.code;
+    const message = err instanceof Error ? err.message : String(err);
+    this.lastError = { message: redact(message), code: typeof code === 'string' ? code : undefined, at: Date.now() };
+    this.lastFailure = err;
   }
 }

@@ -1,30 +1,55 @@
-// Per-host load metrics: in-flight count, peak-sensitive latency EWMA, error EWMA, counters.
+// Per-host load metrics: in-flight count, latency estimate, error EWMA, counters.
 // Pure: every method takes `now` (ms); nothing here reads a clock.
 
-/** Tunables of the EWMAs. Defaults follow the design: latency decays over ~10 s, errors over ~30 s. */
+/** Tunables of the estimates. */
 export interface MetricsOptions {
-  readonly latencyDecayMillis: number;
+  /**
+   * A host with no latency sample for this long gets one read to learn its latency again (at most
+   * one per period); the estimate's memory is a quarter of it.
+   */
+  readonly latencyStaleMillis: number;
   readonly errorDecayMillis: number;
 }
 
-export const DEFAULT_METRICS_OPTIONS: MetricsOptions = { latencyDecayMillis: 10_000, errorDecayMillis: 30_000 };
+export const DEFAULT_METRICS_OPTIONS: MetricsOptions = { latencyStaleMillis: 2000, errorDecayMillis: 30_000 };
 
-/** What a query's completion tells about its host. */
-export type Outcome = 'ok' | 'host-error' | 'sql-error';
+/** Below this many samples a host is explored 8 times as often. */
+const FEW_SAMPLES = 16;
 
 /**
- * Peak EWMA of latency (as in Finagle and tower's PeakEwma): a sample above the estimate replaces it
- * at once, a lower one is blended in with weight 1 - exp(-elapsed / tau); between samples the
- * estimate decays toward 0 so a host that stopped getting traffic is tried again eventually.
+ * What a query's completion tells about its host. 'client': nothing (the client's own queueing,
+ * a timeout not yet confirmed by a probe, a recovery conflict): no latency, no error sample.
+ */
+export type Outcome = 'ok' | 'host-error' | 'sql-error' | 'client';
+
+/**
+ * The latency estimate is a time-weighted mean of response times: each sample enters with a weight,
+ * and the weights of older samples fade with time constant `latencyStaleMillis / 4`. Fading lowers
+ * only the estimate's confidence, never its value: between samples it stays where it is (no decay
+ * toward 0: a host never looks fast merely because it got no traffic), and the first sample after a
+ * quiet period weighs about as much as all the old ones.
+ *
+ * A sample's weight is the share of its wait that this process's event loop spent idle (at least
+ * 1/20). A sample taken while the loop was busy (the callback waited for synchronous work, a GC
+ * pause, a burst of other callbacks) measures the client more than the host: after a 30 ms stall,
+ * the burst of delayed completions of a busy 1 ms host each weigh 1/20 of a clean sample, against
+ * the hundreds of samples of the last half second, and barely move its estimate.
+ *
+ * A host that got no sample for `latencyStaleMillis` (because it looked slow) is due for
+ * exploration: its cost drops to 0 until one read is sent to it, at most once per period, so a
+ * slow host that recovered gets its share back, and one unlucky first sample cannot starve a host.
  */
 export class HostMetrics {
   inflight = 0;
   queries = 0;
   errors = 0;
   errorSamples = 0;
-  private latency = 0;
-  private latencyAt = 0;
+  private latencySum = 0;
+  private latencyWeight = 0;
+  private latencyAt = -Infinity;
+  private exploredAt = -Infinity;
   private hasLatency = false;
+  private latencySamples = 0;
   // Bias-corrected error EWMA: sum and total weight both decay, value = sum / weight, so the first
   // samples give their plain mean instead of jumping to 0 or 1.
   private errorSum = 0;
@@ -38,11 +63,23 @@ export class HostMetrics {
     return this.hasLatency;
   }
 
-  /** Latency estimate in ms at time `now`, decayed since the last sample; undefined before any sample. */
-  latencyMs(now: number): number | undefined {
-    if (!this.hasLatency) return undefined;
-    const elapsed = now - this.latencyAt;
-    return elapsed <= 0 ? this.latency : this.latency * Math.exp(-elapsed / this.options.latencyDecayMillis);
+  /** Latency estimate in ms; undefined before any sample. `now` is unused: the estimate does not age. */
+  latencyMs(_now?: number): number | undefined {
+    return this.hasLatency ? this.latencySum / this.latencyWeight : undefined;
+  }
+
+  /**
+   * True when the host is due one exploring read (see the class). While its estimate rests on few
+   * samples (a new pool's first, often slowed by connections being set up), 8 times as often.
+   */
+  exploreDue(now: number): boolean {
+    const period = this.latencySamples < FEW_SAMPLES ? this.options.latencyStaleMillis / 8 : this.options.latencyStaleMillis;
+    return this.hasLatency && now - this.latencyAt >= period && now - this.exploredAt >= period;
+  }
+
+  /** An exploring read was sent: the next one is due a period later at the earliest. */
+  explored(now: number): void {
+    this.exploredAt = now;
   }
 
   /** Error EWMA in [0, 1]: the recent share of host-attributable failures. */
@@ -53,7 +90,10 @@ export class HostMetrics {
   /** Forgets the latency estimate (a returning host is costed at the median of the others again). */
   resetLatency(): void {
     this.hasLatency = false;
-    this.latency = 0;
+    this.latencySum = 0;
+    this.latencyWeight = 0;
+    this.latencyAt = -Infinity;
+    this.latencySamples = 0;
   }
 
   /** A query or lease starts. */
@@ -63,35 +103,42 @@ export class HostMetrics {
 
   /**
    * A query (`isQuery`, counted in `queries`) or a connection lease ends; `latencyMs` is recorded
-   * when given (undefined: nothing was measured).
+   * when given (undefined: nothing was measured), weighted by `idleShare` (see the class).
    */
-  end(now: number, outcome: Outcome, latencyMs?: number, isQuery = true): void {
+  end(now: number, outcome: Outcome, latencyMs?: number, isQuery = true, idleShare = 1): void {
     if (this.inflight > 0) this.inflight--;
     if (isQuery) this.queries++;
-    this.record(now, outcome, latencyMs);
+    this.record(now, outcome, latencyMs, idleShare);
   }
 
-  private record(now: number, outcome: Outcome, latencyMs?: number): void {
+  private record(now: number, outcome: Outcome, latencyMs: number | undefined, idleShare: number): void {
+    if (outcome === 'client') return;
     if (outcome === 'host-error') this.errors++;
-    if (latencyMs !== undefined && outcome !== 'host-error') this.observeLatency(now, latencyMs);
+    if (latencyMs !== undefined && outcome !== 'host-error') this.observeLatency(now, latencyMs, idleShare);
     // SQL errors say nothing about the host's health: they count as successes for the error EWMA.
     this.observeOutcome(now, outcome === 'host-error' ? 1 : 0);
   }
 
-  observeLatency(now: number, sample: number): void {
-    if (!this.hasLatency) {
-      this.latency = sample;
-      this.hasLatency = true;
-    } else {
-      const current = this.latencyMs(now) ?? 0;
-      if (sample > current) {
-        this.latency = sample;
-      } else {
-        const w = Math.exp(-Math.max(0, now - this.latencyAt) / this.options.latencyDecayMillis);
-        this.latency = current * w + sample * (1 - w);
-      }
-    }
+  /** A failed health check of this host: an error, outside any query. */
+  checkFailed(now: number): void {
+    this.errors++;
+    this.observeOutcome(now, 1);
+  }
+
+  /** One query's response time; `idleShare` in [0, 1] (see the class). */
+  observeLatency(now: number, sample: number, idleShare = 1): void {
+    // Linear, and never below 1/20: a steeper weight would let the few samples taken while the
+    // loop happened to idle (often the slow ones: it idles while every answer is late) dominate.
+    const weight = Math.min(1, Math.max(0.05, idleShare));
+    // After a quiet period (an exploring read) the new sample replaces what is left of the old ones.
+    const quiet = now - this.latencyAt;
+    const stale = this.options.latencyStaleMillis;
+    const fade = this.hasLatency && quiet < stale ? Math.exp(-Math.max(0, quiet) / (stale / 4)) : 0;
+    this.latencySum = this.latencySum * fade + weight * sample;
+    this.latencyWeight = this.latencyWeight * fade + weight;
+    this.hasLatency = true;
     this.latencyAt = now;
+    this.latencySamples++;
   }
 
   observeOutcome(now: number, failed: 0 | 1): void {

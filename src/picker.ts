@@ -129,12 +129,31 @@ export class LeastConnectionsPicker implements Picker {
 }
 
 /**
- * The P2C cost of a host, lower is better:
- * `latency * (inflight + 1) / capacity * (1 + errorPenalty * errorRate) / weight`.
+ * Latency differences below about this many ms are within a Node client's own noise (event-loop
+ * turns, GC, the driver's parsing) and are not worth unbalancing load for: it is added to every
+ * host's latency in the cost, so that between sub-millisecond hosts load decides, while a host
+ * slower by several ms is still avoided.
+ */
+export const LATENCY_FLOOR_MS = 1;
+
+/**
+ * The P2C cost of a host: an estimate of the response time of its next query, lower is better.
+ *
+ *   (latency + 1 ms) * (1 + (inflight + 1) / (capacity * weight)) * (1 + errorPenalty * errorRate)
+ *
+ * `latency` is the host's recent response time with the connection already in hand (plus the
+ * noise floor, see LATENCY_FLOOR_MS). With `inflight` queries (and the new one) spread over
+ * `capacity` connections, each waits for a share of a service time per query beside it (a
+ * processor-sharing model: about 2x with `capacity` queries in flight, `(inflight + 1) / capacity`
+ * x beyond), so an idle slow host is compared with a busy fast one on what each would answer in.
+ * The load term also makes equal hosts spread, as P2C needs. `weight` (relative to the heaviest
+ * host, in (0, 1]; slow start lowers it) scales the load a host takes: at equal latency, hosts of
+ * weights 4 and 1 settle at a 4:1 split of queries in flight. The error term makes a host that
+ * fails half the time cost 6x.
  */
 export function hostCost(latencyMs: number, inflight: number, capacity: number, errorRate: number, weight: number, errorPenalty = 10): number {
   if (weight <= 0) return Infinity;
-  return ((latencyMs * (inflight + 1)) / capacity) * (1 + errorPenalty * errorRate) / weight;
+  return (latencyMs + LATENCY_FLOOR_MS) * (1 + (inflight + 1) / (capacity * weight)) * (1 + errorPenalty * errorRate);
 }
 
 /** Median of a list of numbers (mean of the middle two for even lengths); undefined when empty. */

@@ -1,8 +1,10 @@
 // The driver-independent heart of every face: the hosts, which one serves a request, health
 // transitions, stats and lifecycle. Driver adapters own connections and call choose/begin/finish.
 
+import { emptyHedgeStats, type HedgeStats } from './hedge.js';
+import { DEFAULT_METRICS_OPTIONS } from './metrics.js';
 import { NoHostAvailableError, NoPrimaryError, PoolEndedError } from './errors.js';
-import { Host, type DriverCounts, type HostState, type HostStats } from './host.js';
+import { Host, type DriverCounts, type HostRole, type HostState, type HostStats } from './host.js';
 import { createPicker, median, type Picker, type PickerName, type Random } from './picker.js';
 import { DEFAULT_HEALTH_OPTIONS, transition, type HealthEvent, type HealthOptions } from './health.js';
 import type { Outcome } from './metrics.js';
@@ -11,6 +13,8 @@ import type { RoleRequest, StatementKind } from './routing.js';
 /** Snapshot returned by `pool.stats()`. */
 export interface PoolStats {
   readonly hosts: readonly HostStats[];
+  /** Hedged reads (all 0 unless the `hedge` option is set). */
+  readonly hedges: HedgeStats;
 }
 
 /** Monotonic clock in ms. */
@@ -24,6 +28,24 @@ export interface ClusterOptions {
   readonly health?: HealthOptions;
   /** Replicas lagging more than this (ms) get no reads; undefined = no limit. */
   readonly maxReplicationLagMillis?: number | undefined;
+  /** See MetricsOptions.latencyStaleMillis. Default 2000. */
+  readonly latencyStaleMillis?: number;
+}
+
+/**
+ * A host whose report disagrees with its configuration: a configured replica that reports itself
+ * primary or writable, or a configured primary that reports itself a replica.
+ */
+export interface RoleMismatch {
+  readonly name: string;
+  /** The role in the configuration (undefined in the `hosts` form). */
+  readonly configured: HostRole | undefined;
+  /** The role the host reports. */
+  readonly reported: HostRole;
+  /** True when the host accepts writes (MySQL/MariaDB `read_only=0`; a PostgreSQL primary). */
+  readonly writable: boolean;
+  /** The role the pool uses for it from now on. */
+  readonly used: HostRole;
 }
 
 /** Called on every host state change, after it happened. */
@@ -52,6 +74,8 @@ export class Cluster<D> {
   private readonly listeners: StateListener<D>[] = [];
   private readonly primaryListeners: ((now: Host<D> | undefined, before: Host<D> | undefined) => void)[] = [];
   private lastPrimary: Host<D> | undefined;
+  /** Hedged reads, counted by the executor. */
+  readonly hedges: HedgeStats = emptyHedgeStats();
   private readonly scratch: Host<D>[] = [];
   private version = 0;
   private cachedAt = -1;
@@ -65,13 +89,21 @@ export class Cluster<D> {
     options: ClusterOptions,
     readonly now: Clock,
     private readonly counts: (driver: D) => DriverCounts,
+    /**
+     * Cumulative time (ms) this process's event loop has spent idle, to weigh latency samples
+     * (see HostMetrics); undefined: every sample counts in full.
+     */
+    readonly loopIdle?: Clock,
   ) {
     this.hosts = hosts;
+    const maxWeight = Math.max(...hosts.map((h) => h.weight));
+    for (const h of hosts) h.maxWeight = maxWeight;
     this.random = options.random;
     this.picker = createPicker(options.picker, options.random);
     this.fallbackToPrimary = options.fallbackToPrimary;
     this.healthOptions = options.health ?? DEFAULT_HEALTH_OPTIONS;
     this.maxReplicationLagMillis = options.maxReplicationLagMillis;
+    this.staleMillis = options.latencyStaleMillis ?? DEFAULT_METRICS_OPTIONS.latencyStaleMillis;
     this.lastPrimary = this.primary;
   }
 
@@ -88,6 +120,18 @@ export class Cluster<D> {
     this.lastPrimary = now;
     for (const l of this.primaryListeners) l(now, before);
   }
+
+  /** Registers a listener of disagreements between a host's configured and reported role. */
+  onRoleMismatch(listener: (mismatch: RoleMismatch) => void): void {
+    this.mismatchListeners.push(listener);
+  }
+
+  /** Called by health checks when what a host reports disagrees with its configuration. */
+  reportMismatch(mismatch: RoleMismatch): void {
+    for (const l of this.mismatchListeners) l(mismatch);
+  }
+
+  private readonly mismatchListeners: ((mismatch: RoleMismatch) => void)[] = [];
 
   /** Registers a listener of host state changes. */
   onStateChange(listener: StateListener<D>): void {
@@ -110,50 +154,107 @@ export class Cluster<D> {
 
   private rebuild(): void {
     const maxLag = this.maxReplicationLagMillis;
+    const now = maxLag === undefined ? 0 : this.now();
     const replicas: Host<D>[] = [];
     let primary: Host<D> | undefined;
+    let claims = 0;
+    let until = Infinity;
     for (const h of this.hosts) {
-      if (h.state !== 'up') continue;
+      if (h.state !== 'up' || !h.verified) continue;
+      if (h.role === 'replica' && h.abandonedTimeline) continue;
       if (h.role === 'primary') {
+        claims++;
         if (primary === undefined || h.timeline > primary.timeline) primary = h;
-      } else if (maxLag === undefined || h.lagMillis === undefined || h.lagMillis <= maxLag) {
+      } else if (maxLag === undefined) {
         replicas.push(h);
+      } else {
+        const lag = h.currentLag(now);
+        if (lag === undefined || lag <= maxLag) {
+          replicas.push(h);
+          // A replica that does not receive grows staler by the clock: drop it when it passes the limit.
+          if (h.notReceivingSince !== undefined) until = Math.min(until, h.notReceivingSince + maxLag);
+        }
       }
+    }
+    // Two hosts claiming the primary role on the same timeline (MySQL reports none): serving writes
+    // on either could split the data, so no write is served until one of them steps down.
+    this.ambiguousPrimary = false;
+    this.deposedPrimary = false;
+    if (claims > 1 && primary !== undefined && this.hosts.some((h) => h !== primary && h.role === 'primary' && h.state === 'up' && h.verified && h.timeline === primary!.timeline)) {
+      this.ambiguousPrimary = true;
+      primary = undefined;
+    }
+    // A host on an older timeline than one already seen as primary was deposed by a promotion,
+    // even while the newer primary is briefly out (ejected): it gets no writes, which would split
+    // the data between the timelines.
+    if (primary !== undefined && this.hosts.some((h) => h.role === 'primary' && h.state !== 'closed' && h.timeline > primary!.timeline)) {
+      this.deposedPrimary = true;
+      primary = undefined;
     }
     this.cachedReplicas = replicas;
     this.cachedPrimary = primary;
+    this.cachedUntil = until;
     this.allSampled = false;
     this.cachedAt = this.version;
   }
 
-  /** Throws PoolEndedError once `end()` has begun. */
+  /** True when several hosts claim the primary role and none can be told apart (no writes then). */
+  ambiguousPrimary = false;
+  /** True when the only primary available is on an older timeline than one seen (no writes then). */
+  deposedPrimary = false;
+  private cachedUntil = Infinity;
+
+  /** The error for use after `end()`: the driver's own (see PoolEndedError). */
+  endedError: () => Error = () => new PoolEndedError();
+
+  /** Throws the ended error once `end()` has begun. */
   assertOpen(): void {
-    if (this.ending) throw new PoolEndedError();
+    if (this.ending) throw this.endedError();
   }
 
   /**
    * Chooses the host for a statement of `kind`, or for an explicit `role`. Writes and 'primary'
    * go to the primary; reads and 'replica' to an eligible replica picked by the picker, else to the
-   * primary when `fallbackToPrimary` is on.
+   * primary when `fallbackToPrimary` is on. New work is refused at the executor once `end()` was
+   * called; work accepted before is still placed (it finishes, as in pg-pool).
    */
   choose(kind: StatementKind, role?: RoleRequest, options?: ChooseOptions<D>): Host<D> {
-    this.assertOpen();
     const wantsPrimary = role === 'primary' || (role === undefined && kind === 'write');
     if (!wantsPrimary) {
       const candidates = this.readCandidates(options?.exclude);
       if (candidates.length > 0) return this.pick(candidates);
-      if (!this.fallbackToPrimary) throw new NoHostAvailableError('reads', this.snapshot());
+      if (!this.fallbackToPrimary) throw new NoHostAvailableError('reads', this.snapshot(), this.latestFailure());
     }
     const primary = this.primary;
     if (primary === undefined || primary === options?.exclude) {
-      if (wantsPrimary) throw new NoPrimaryError(`No primary host is available for writes (${this.describeStates()})`);
-      throw new NoHostAvailableError('reads', this.snapshot());
+      if (wantsPrimary) {
+        const why = this.ambiguousPrimary ? 'several hosts claim the primary role'
+          : this.deposedPrimary ? 'the primary on the newest timeline is not available, and an older one was deposed' : 'none is up';
+        throw new NoPrimaryError(`No primary host is available for writes: ${why} (${this.describeStates()})`, this.latestFailure());
+      }
+      throw new NoHostAvailableError('reads', this.snapshot(), this.latestFailure());
     }
     return primary;
   }
 
+  /** The driver pool of the current primary, else of the first configured host (pool-level fields of the faces). */
+  primaryDriver(): D {
+    return (this.primary ?? this.hosts[0]!).driver;
+  }
+
+  /** The most recent failure of a host that is not up: why nothing can serve (a `cause`). */
+  private latestFailure(): unknown {
+    let latest: Host<D> | undefined;
+    for (const h of this.hosts) {
+      if (h.state === 'up' || h.lastError === undefined) continue;
+      if (latest === undefined || h.lastError.at > latest.lastError!.at) latest = h;
+    }
+    return latest?.lastFailure;
+  }
+
   /** Up replicas within the lag limit, minus `exclude`. Do not keep or change the array. */
   readCandidates(exclude?: Host<D>): readonly Host<D>[] {
+    if (this.cachedUntil !== Infinity && this.now() >= this.cachedUntil) this.version++;
     if (this.version !== this.cachedAt) this.rebuild();
     if (exclude === undefined) return this.cachedReplicas;
     const out = this.scratch;
@@ -169,14 +270,24 @@ export class Cluster<D> {
     this.pickNow = now;
     this.pickFallback = this.fallbackLatency(candidates, now);
     this.pickCandidates = candidates;
-    return candidates[this.picker.pick(candidates, this.costOf)]!;
+    // Exploration only while other hosts are sampled: in a quiet app every host is "stale", and
+    // costs must still compare.
+    this.pickExplore = now - this.lastSampleAt < this.staleMillis;
+    const chosen = candidates[this.picker.pick(candidates, this.costOf)]!;
+    // A host due for exploration costs 0 until this read, the one it gets per period, goes there.
+    if (this.pickExplore && chosen.metrics.exploreDue(now)) chosen.metrics.explored(now);
+    return chosen;
   }
 
   // The cost callback is allocated once; pick() sets what it reads (the hot path allocates nothing).
   private pickNow = 0;
   private pickFallback = INITIAL_LATENCY_MS;
   private pickCandidates: readonly Host<D>[] = [];
-  private readonly costOf = (i: number): number => this.pickCandidates[i]!.cost(this.pickNow, this.pickFallback);
+  private pickExplore = false;
+  private readonly staleMillis: number;
+  /** When the last latency sample of any host was recorded. */
+  private lastSampleAt = -Infinity;
+  private readonly costOf = (i: number): number => this.pickCandidates[i]!.cost(this.pickNow, this.pickFallback, this.pickExplore);
 
   /** A host with no latency sample is costed at the median of the sampled ones. */
   private fallbackLatency(candidates: readonly Host<D>[], now: number): number {
@@ -196,9 +307,11 @@ export class Cluster<D> {
   }
 
   /** Ends a unit of work begun with `host.begin()`: metrics, then health. */
-  finish(host: Host<D>, outcome: Outcome, latencyMs?: number, isQuery = true): void {
+  finish(host: Host<D>, outcome: Outcome, latencyMs?: number, isQuery = true, idleShare = 1): void {
     const now = this.now();
-    host.end(now, outcome, latencyMs, isQuery);
+    host.end(now, outcome, latencyMs, isQuery, idleShare);
+    if (latencyMs !== undefined) this.lastSampleAt = now;
+    if (outcome === 'client') return;
     if (outcome === 'host-error') {
       this.apply(host, { type: 'failure', errorRate: host.metrics.errorRate(), samples: host.metrics.errorSamples });
     } else {
@@ -212,7 +325,7 @@ export class Cluster<D> {
     // The common case, a success on a healthy host, changes nothing.
     if (event.type === 'success' && before.state === 'up' && before.consecutiveFailures === 0 && before.ejections === 0) return;
     // Only a failure can eject; the scan of the other hosts is skipped on the success path.
-    const canEject = event.type === 'failure' ? this.canEject(host) : true;
+    const canEject = event.type === 'failure' || event.type === 'check-failed' ? this.canEject(host) : true;
     host.health = transition(before, event, this.now(), this.random, this.healthOptions, canEject);
     const from = before.state;
     const to = host.health.state;
@@ -225,8 +338,9 @@ export class Cluster<D> {
 
   /** False when `host` is the last up host that can serve reads. */
   private canEject(host: Host<D>): boolean {
+    if (!host.verified) return true;
     for (const h of this.hosts) {
-      if (h === host || h.state !== 'up') continue;
+      if (h === host || h.state !== 'up' || !h.verified) continue;
       if (h.role === 'replica' || this.fallbackToPrimary) return true;
     }
     return false;
@@ -237,7 +351,7 @@ export class Cluster<D> {
   }
 
   private describeStates(): string {
-    return this.hosts.map((h) => `${h.name}: ${h.role}/${h.state}`).join(', ');
+    return this.hosts.map((h) => `${h.name}: ${h.role}/${h.verified ? h.state : 'unverified'}`).join(', ');
   }
 
   /** Marks every host closed. */
@@ -247,7 +361,12 @@ export class Cluster<D> {
 
   stats(): PoolStats {
     const now = this.now();
-    return { hosts: this.hosts.map((h) => h.stats(now, this.counts(h.driver))) };
+    return { hosts: this.hosts.map((h) => h.stats(now, this.counts(h.driver))), hedges: { ...this.hedges } };
+  }
+
+  /** The driver's connection counters of one host. */
+  driverCounts(host: Host<D>): DriverCounts {
+    return this.counts(host.driver);
   }
 
   /** Sums a driver counter over all hosts. */

@@ -1,29 +1,14 @@
 // OpenTelemetry through @opentelemetry/api only: a span per statement, lease and retry, and the
 // database client metrics. Nothing here is created unless the `telemetry` option is set.
 
-import { metrics, trace, SpanKind, SpanStatusCode, type Attributes, type Link, type Meter, type MeterProvider, type Span, type SpanContext, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import type { Attributes, Link, Meter, MeterProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+import optional from './optional.cjs';
+import { ConfigError } from './errors.js';
+import type { Endpoint, TelemetryOptions } from './config.js';
 import type { Host, HostState } from './host.js';
 import type { Cluster } from './pool.js';
 import type { PickerName } from './picker.js';
-import { operationName } from './routing.js';
-
-/** Options of the `telemetry` pool option. Off unless given. */
-export interface TelemetryOptions {
-  /** Default: the global tracer provider. */
-  tracerProvider?: TracerProvider;
-  /** Default: the global meter provider. */
-  meterProvider?: MeterProvider;
-  /** Record the statement text as `db.query.text`. Default false. Parameters are never recorded. */
-  queryText?: boolean;
-}
-
-/** Where a host lives, for `server.*` and `db.namespace` attributes. */
-export interface Endpoint {
-  readonly system: 'postgresql' | 'mysql' | 'mariadb';
-  readonly address: string;
-  readonly port: number;
-  readonly database?: string | undefined;
-}
+import { operationName, type SqlDialect } from './routing.js';
 
 /** One statement's span and duration measurement. */
 export interface QueryTrace {
@@ -40,23 +25,30 @@ export class Telemetry {
   private readonly duration;
   private readonly ejections;
   private readonly retries;
+  private readonly hedges;
 
-  constructor(private readonly options: TelemetryOptions, private readonly endpoint: (host: Host<unknown>) => Endpoint, private readonly picker: PickerName) {
-    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(POOL_NAME);
-    this.meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(POOL_NAME);
+  private readonly api: typeof import('@opentelemetry/api');
+
+  constructor(private readonly options: TelemetryOptions, private readonly endpoint: (host: Host<unknown>) => Endpoint, private readonly picker: PickerName, private readonly dialect: SqlDialect = 'postgres') {
+    const api = optional.openTelemetryApi();
+    if (!api) throw new ConfigError('telemetry', 'needs the package @opentelemetry/api (npm install @opentelemetry/api)');
+    this.api = api;
+    this.tracer = ((options.tracerProvider as TracerProvider | undefined) ?? api.trace.getTracerProvider()).getTracer(POOL_NAME);
+    this.meter = ((options.meterProvider as MeterProvider | undefined) ?? api.metrics.getMeterProvider()).getMeter(POOL_NAME);
     this.duration = this.meter.createHistogram('db.client.operation.duration', {
       unit: 's', description: 'Duration of database client operations.',
       advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
     });
     this.ejections = this.meter.createCounter('p2c.host.ejections', { description: 'Hosts ejected by the health state machine.' });
     this.retries = this.meter.createCounter('p2c.retries', { description: 'Reads retried on another host after a host failure.' });
+    this.hedges = this.meter.createCounter('p2c.hedges', { description: 'Hedged reads: second requests sent to another replica.' });
   }
 
   /** Registers the observable gauges of a cluster: connections by state, pending requests, per-host state. */
   observe(cluster: Cluster<unknown>): void {
     const connections = this.meter.createObservableUpDownCounter('db.client.connection.count', { unit: '{connection}', description: 'Connections by state.' });
     const pending = this.meter.createObservableUpDownCounter('db.client.connection.pending_requests', { unit: '{request}', description: 'Requests waiting for a connection.' });
-    const latency = this.meter.createObservableGauge('p2c.host.latency', { unit: 'ms', description: 'Peak EWMA latency of a host.' });
+    const latency = this.meter.createObservableGauge('p2c.host.latency', { unit: 'ms', description: 'Latency estimate of a host (time-weighted mean of response times).' });
     const errorRate = this.meter.createObservableGauge('p2c.host.error_rate', { description: 'Error EWMA of a host, 0..1.' });
     const state = this.meter.createObservableGauge('p2c.host.state', { description: '1 for the state a host is in, 0 for the others.' });
     this.meter.addBatchObservableCallback((result) => {
@@ -73,9 +65,12 @@ export class Telemetry {
     }, [connections, pending, latency, errorRate, state]);
   }
 
-  /** Starts the span of one attempt; `retryOf` links a retry to the attempt that failed. */
-  startQuery(host: Host<unknown>, text: string | undefined, candidates: number, cost: number, retryOf?: SpanContext): QueryTrace {
-    const operation = text === undefined ? undefined : operationName(text);
+  /**
+   * Starts the span of one attempt; `retryOf` links a retry to the attempt that failed, or a
+   * hedge (`hedge` true) to the attempt it races.
+   */
+  startQuery(host: Host<unknown>, text: string | undefined, candidates: number, cost: number, retryOf?: SpanContext, hedge = false): QueryTrace {
+    const operation = text === undefined ? undefined : operationName(text, this.dialect);
     const attributes: Attributes = {
       ...this.serverAttributes(host),
       'p2c.role': host.role,
@@ -86,12 +81,15 @@ export class Telemetry {
     };
     if (operation) attributes['db.operation.name'] = operation;
     if (this.options.queryText && text !== undefined) attributes['db.query.text'] = text;
-    const links: Link[] = retryOf ? [{ context: retryOf, attributes: { 'p2c.link': 'retry-of' } }] : [];
-    if (retryOf) {
+    const links: Link[] = retryOf ? [{ context: retryOf, attributes: { 'p2c.link': hedge ? 'hedge-of' : 'retry-of' } }] : [];
+    if (hedge) {
+      attributes['p2c.hedge'] = true;
+      this.hedges.add(1, this.serverAttributes(host));
+    } else if (retryOf) {
       attributes['p2c.retry'] = true;
       this.retries.add(1, this.serverAttributes(host));
     }
-    const span = this.tracer.startSpan(operation ?? 'query', { kind: SpanKind.CLIENT, attributes, links });
+    const span = this.tracer.startSpan(operation ?? 'query', { kind: this.api.SpanKind.CLIENT, attributes, links });
     const start = performance.now();
     return {
       spanContext: span.spanContext(),
@@ -111,7 +109,7 @@ export class Telemetry {
   /** A span covering a leased connection, from lease to release. */
   startLease(host: Host<unknown>): (err?: Error) => void {
     const span = this.tracer.startSpan('connection lease', {
-      kind: SpanKind.CLIENT,
+      kind: this.api.SpanKind.CLIENT,
       attributes: { ...this.serverAttributes(host), 'p2c.role': host.role, 'p2c.host': host.name, 'p2c.picker': this.picker },
     });
     return (err) => {
@@ -137,8 +135,11 @@ function errorType(err: Error): string {
   return typeof code === 'string' || typeof code === 'number' ? String(code) : err.name;
 }
 
+/** SpanStatusCode.ERROR of the OpenTelemetry API (a stable value of its specification). */
+const STATUS_ERROR = 2;
+
 function recordError(span: Span, err: Error): void {
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+  span.setStatus({ code: STATUS_ERROR, message: err.message });
   span.setAttribute('error.type', errorType(err));
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) span.setAttribute('db.response.status_code', code);

@@ -4,17 +4,23 @@
 import { EventEmitter } from 'node:events';
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
-import type { FieldPacket, Pool as MyPool, PoolConnection, PoolOptions, QueryOptions } from 'mysql2';
-import type { Host } from '../../src/host.js';
+
+const createQuery = (mysql as unknown as { createQuery(sql: unknown, values: unknown, cb: unknown, config: unknown): Query }).createQuery;
+import type { FieldPacket, Pool as MyPool, PoolConnection, PoolOptions, Query, QueryOptions } from 'mysql2';
+import type { Host, HostInfo } from '../../src/host.js';
+import type { HostEvents, TypedEmitter } from '../../src/events.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
-import { statementKind, type RoleRequest } from '../../src/routing.js';
-import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
+import { sessionEffect, statementKind, type RoleRequest, type StatementKind } from '../../src/routing.js';
+import { hasRawValue, lastStatus, leavesTransaction, watchTransactions } from './transactions.js';
+import { describePool, endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import { describeHost, mysqlDriverSpec } from './options.js';
-import { mysqlDriver, poolCounts } from './driver.js';
+import { connectionPrototype, forgetSessionMode, hideConfig, mysqlDriver, poolCounts } from './driver.js';
 import { probeHost } from './probe.js';
+import { createHostPool } from './cancel.js';
 import { RoutingConnection } from './routing-connection.js';
-import { PoolEndedError } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
+import { inspect } from 'node:util';
 
 /** One host in the multi-host form: mysql2 pool options plus `name` and `weight`. */
 export interface HostConfig extends PoolOptions, HostExtras {}
@@ -41,6 +47,26 @@ export interface RoutedQueryOptions extends QueryOptions {
   after?: string | undefined;
 }
 
+/** The events of the mysql face: mysql2's pool events, each with the host it happened on, and the host events. */
+export interface PoolEvents extends HostEvents {
+  /** A new connection was made. */
+  connection: [conn: PoolConnection, host: HostInfo];
+  /** A connection was handed out. */
+  acquire: [conn: PoolConnection, host: HostInfo];
+  /** A connection was given back. */
+  release: [conn: PoolConnection, host: HostInfo];
+  /** A request waits for a connection. */
+  enqueue: [host: HostInfo];
+  /** A pool-level error (an idle connection failed, or a callback-less query failed). */
+  error: [err: Error, host?: HostInfo];
+}
+
+/** A mysql2 Query command with what routing needs to know of its statement. @internal */
+export interface Command {
+  readonly query: Query;
+  readonly prepared: { readonly text: string | undefined; readonly role: RoleRequest | undefined; readonly after: string | undefined; readonly kind: StatementKind };
+}
+
 /** Options of `getConnection()`. */
 export interface GetConnectionOptions {
   /** Default 'primary' (or the pool's `connectRole`); 'auto' returns a RoutingConnection. */
@@ -50,18 +76,51 @@ export interface GetConnectionOptions {
 type QueryCallback = (err: Error | null, result?: unknown, fields?: FieldPacket[]) => void;
 type Result = [unknown, FieldPacket[] | undefined];
 
-interface PromiseInternals { pool: Pool; Promise: PromiseConstructor; getConnection(): Promise<unknown> }
+interface PromiseInternals { pool: Pool; Promise: PromiseConstructor; getConnection(): Promise<unknown>; query(sql: unknown, args?: unknown): Promise<unknown>; execute(sql: unknown, args?: unknown): Promise<unknown>; end(): Promise<void> }
 const { PromisePool, PromisePoolConnection } = mysqlPromise as unknown as {
   PromisePool: new (pool: unknown, P?: PromiseConstructorLike) => PromiseInternals;
   PromisePoolConnection: new (conn: unknown, P?: PromiseConstructorLike) => unknown;
 };
 
-/** mysql2's PromisePool, plus `getConnection({ role })`. */
+/**
+ * mysql2's PromisePool, plus `getConnection({ role })`. `query`/`execute` reject with the error the
+ * callback pool gave (as mysql2 3.10+ does; 3.9 copied a few fields onto a new Error, which would
+ * drop `fatal` and p2c's `p2cCode`/`host`), with the caller's stack when mysql2's `trace` is on.
+ */
 class RoutedPromisePool extends PromisePool {
   override getConnection(options?: GetConnectionOptions): Promise<unknown> {
     if (!options) return super.getConnection();
     return new this.Promise((resolve, reject) => {
       this.pool.getConnection(options, (err, conn) => (err || !conn ? reject(err) : resolve(new PromisePoolConnection(conn, this.Promise))));
+    });
+  }
+
+  override query(sql: unknown, args?: unknown): Promise<unknown> {
+    return this.call('query', sql, args, RoutedPromisePool.prototype.query);
+  }
+
+  override execute(sql: unknown, args?: unknown): Promise<unknown> {
+    return this.call('execute', sql, args, RoutedPromisePool.prototype.execute);
+  }
+
+  /** As mysql2: `await using pool = createPool(...).promise()` ends the pool (also on mysql2 versions without it). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.pool._closed) await this.end();
+  }
+
+  private call(method: 'query' | 'execute', sql: unknown, args: unknown, from: (...a: never[]) => unknown): Promise<unknown> {
+    if (typeof args === 'function') throw new Error('Callback function is not available with promise clients.');
+    const caller: { stack?: string } = {};
+    const trace = (this.pool.config as unknown as { connectionConfig: { trace?: boolean } }).connectionConfig.trace !== false;
+    if (trace) Error.captureStackTrace(caller, from);
+    return new this.Promise((resolve, reject) => {
+      const done = (err: Error | null, rows?: unknown, fields?: unknown) => {
+        if (!err) return resolve([rows, fields]);
+        if (caller.stack) err.stack = `${err.name}: ${err.message}${caller.stack.slice(caller.stack.indexOf('\n'))}`;
+        reject(err);
+      };
+      if (args !== undefined) (this.pool[method] as (s: unknown, v: unknown, cb: unknown) => void)(sql, args, done);
+      else (this.pool[method] as (s: unknown, cb: unknown) => void)(sql, done);
     });
   }
 }
@@ -72,7 +131,7 @@ class RoutedPromisePool extends PromisePool {
  * const pool = createPool({ primary: 'mysql://app:secret@db1/app', replicas: ['mysql://app:secret@db2/app'] });
  * const [rows] = await pool.promise().query('SELECT * FROM users WHERE id = ?', [1]); // a replica
  */
-export class Pool extends EventEmitter {
+export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<PoolEvents>) {
   private readonly core: Core<MyPool, PoolConnection>;
   /** mysql2 has no pool-wide query timeout: `queryTimeoutMillis` becomes each statement's `timeout`. */
   private readonly queryTimeout: number | undefined;
@@ -86,10 +145,13 @@ export class Pool extends EventEmitter {
     config = taken.rest;
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, mysqlDriverSpec);
-      this.core = multiHostCore(spec, mysqlDriverSpec, (h) => mysql.createPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
+      this.core = multiHostCore(spec, mysqlDriverSpec, (h) => createHostPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
       this.queryTimeout = spec.queryTimeoutMillis;
     } else {
       const single = (typeof config === 'string' ? { uri: config } : config ?? {}) as PoolOptions;
+      // mysql2 throws the URL parser's TypeError, whose `input` holds the password: say it without.
+      const reason = single.uri === undefined ? undefined : mysqlDriverSpec.check?.('uri', single.uri);
+      if (reason !== undefined) throw new ConfigError('uri', reason);
       const pool = mysql.createPool(single);
       this.queryTimeout = undefined;
       this.core = singleHostCore(describeHost(single), pool, single.connectionLimit ?? 10, mysqlDriver, poolCounts);
@@ -100,17 +162,22 @@ export class Pool extends EventEmitter {
 
   private forwardEvents(host: Host<MyPool>): void {
     const d = host.driver;
-    d.on('connection', (conn) => this.emit('connection', conn, host.info));
-    d.on('acquire', (conn) => this.emit('acquire', conn, host.info));
-    d.on('release', (conn) => this.emit('release', conn, host.info));
+    d.on('connection', (conn) => this.emit('connection', hideConfig(conn), host.info));
+    d.on('acquire', (conn) => this.emit('acquire', hideConfig(conn), host.info));
+    d.on('release', (conn) => this.emit('release', hideConfig(conn), host.info));
     d.on('enqueue', () => this.emit('enqueue', host.info));
     (d as unknown as EventEmitter).on('error', (err: Error) => this.emit('error', err, host.info));
   }
 
-  /** The primary's mysql2 pool config (used by `.promise()`, `escape`, `format`). */
+  /**
+   * The pool config, read from the primary's mysql2 pool. A change made through it after creation
+   * (e.g. `pool.config.connectionConfig.namedPlaceholders = true`) reaches every host, except
+   * where each host has its own value (host, port, user, password, database, socketPath).
+   */
   get config(): MyPool['config'] {
-    return this.core.cluster.hosts[0]!.driver.config;
+    return (this.sharedConfig ??= sharedConfig(this.core.cluster.hosts.map((h) => h.driver.config as unknown as Record<string | symbol, unknown>))) as unknown as MyPool['config'];
   }
+  private sharedConfig: object | undefined;
 
   /** True once `end()` was called (mysql2's pool field). */
   get _closed(): boolean {
@@ -118,13 +185,82 @@ export class Pool extends EventEmitter {
   }
 
   /**
-   * mysql2's `pool.query`, routed: reads to a replica, writes to the primary.
-   * @example pool.query('UPDATE users SET name = ? WHERE id = ?', ['x', 1], (err, res) => {});
+   * mysql2's own pool fields, for tools and tests that read them: the primary's pool (the only
+   * host's in the single-host form). Other hosts' connections are in `stats()`.
    */
-  query(sql: string | RoutedQueryOptions, callback?: QueryCallback): void;
-  query(sql: string | RoutedQueryOptions, values: unknown, callback?: QueryCallback): void;
-  query(sql: string | RoutedQueryOptions, values?: unknown, callback?: QueryCallback): void {
+  get _allConnections(): unknown { return this.primaryPool()._allConnections; }
+  get _freeConnections(): unknown { return this.primaryPool()._freeConnections; }
+  get _connectionQueue(): unknown { return this.primaryPool()._connectionQueue; }
+
+  private primaryPool(): { _allConnections?: unknown; _freeConnections?: unknown; _connectionQueue?: unknown } {
+    return this.core.cluster.primaryDriver() as unknown as { _allConnections?: unknown; _freeConnections?: unknown; _connectionQueue?: unknown };
+  }
+
+  /**
+   * mysql2's `pool.query`, routed: reads to a replica, writes to the primary. Without a callback
+   * it returns mysql2's Query emitter (`.on('result')`, `.on('fields')`, `.on('end')`, `.stream()`),
+   * as mysql2 does; rows then flow to the caller as they come, so such a statement is never re-run.
+   * @example pool.query('UPDATE users SET name = ? WHERE id = ?', ['x', 1], (err, res) => {});
+   * @example pool.query('SELECT * FROM big').stream().pipe(sink);
+   */
+  query(sql: string | RoutedQueryOptions, callback: QueryCallback): void;
+  query(sql: string | RoutedQueryOptions, values: unknown, callback: QueryCallback): void;
+  query(sql: string | RoutedQueryOptions, values?: unknown): Query;
+  query(sql: string | RoutedQueryOptions, values?: unknown, callback?: QueryCallback): Query | void {
+    if (callback === undefined && typeof values !== 'function') return this.stream(sql, values);
     this.dispatch('query', sql, values, callback);
+  }
+
+  /** The callback-less form of `query`: mysql2's own Query command, run on the chosen host's connection. */
+  private stream(sql: string | RoutedQueryOptions, values: unknown): Query {
+    const command = this.command(sql, values);
+    this.runCommand(command, () => {});
+    return command.query;
+  }
+
+  /** mysql2's Query command for a statement (its options, with the pool's timeout), classified, not yet run. @internal */
+  command(sql: string | RoutedQueryOptions, values: unknown): Command {
+    const prepared = this.prepare(sql, values);
+    const config = this.connectionConfig;
+    const query = createQuery(prepared.statement, values, undefined, config) as Query & { namedPlaceholders?: boolean | undefined };
+    if (query.namedPlaceholders === undefined) query.namedPlaceholders = config.namedPlaceholders;
+    return { query, prepared };
+  }
+
+  /**
+   * Runs a command routed like `query`; `done` once it ended. Rows reach the command's consumer as
+   * they come, so it is never re-run. @internal
+   */
+  runCommand({ query: command, prepared }: Command, done: (err?: Error) => void): void {
+    const { text, role, after, kind } = prepared;
+    const emitter = command as unknown as EventEmitter;
+    let status: number | undefined;
+    let failed = false;
+    this.core.executor.run<void>({
+      kind, role, after, text, retriable: false, measure: false,
+      leftTransaction: () => (status !== undefined ? leavesTransaction(status) : typeof text !== 'string' || opens(text, failed)),
+      inTransaction: () => (status !== undefined ? leavesTransaction(status) : undefined),
+      run(conn, finish) {
+        forgetIfSessionOnReplica(conn, role, text);
+        let error: Error | undefined;
+        emitter.on('result', (row: unknown) => { status = lastStatus(row, undefined) ?? status; });
+        emitter.once('error', (err: Error) => { error = err; failed = true; });
+        // mysql2 never ends a callback-less command whose connection died: the connection's own end
+        // or error ends it here, so the host's in-flight count and the lease are released.
+        const lost = (err?: Error) => finish(err ?? new Error('Connection lost: the server closed the connection.'));
+        conn.once('end', lost);
+        conn.once('error', lost);
+        conn.query(command as never).once('end', () => {
+          conn.removeListener('end', lost);
+          conn.removeListener('error', lost);
+          finish(error);
+        });
+      },
+    }, (err) => {
+      // Once running, the command reports its own errors; a failure to get a connection is emitted here, as mysql2 does.
+      if (err && !failed && emitter.listenerCount('error') > 0) emitter.emit('error', err);
+      done(err);
+    });
   }
 
   /**
@@ -137,16 +273,11 @@ export class Pool extends EventEmitter {
     this.dispatch('execute', sql, values, callback);
   }
 
-  private dispatch(method: 'query' | 'execute', sql: string | RoutedQueryOptions, values: unknown, callback: QueryCallback | undefined): void {
-    if (typeof values === 'function') {
-      callback = values as QueryCallback;
-      values = undefined;
-    }
-    const cb: QueryCallback = callback ?? ((err) => { if (err) this.emit('error', err); });
+  /** What routing needs of a statement: its text, role, token, the statement for mysql2 and its kind. */
+  private prepare(sql: string | RoutedQueryOptions, values: unknown): { text: string | undefined; role: RoleRequest | undefined; after: string | undefined; statement: string | QueryOptions; kind: StatementKind } {
     const options = typeof sql === 'object' && sql !== null ? sql : undefined;
     const text = options ? options.sql : sql;
     const role = options?.role;
-    const after = options?.after;
     let statement: string | QueryOptions = sql as string;
     if (options) {
       const { role: _role, after: _after, ...rest } = options;
@@ -155,11 +286,37 @@ export class Pool extends EventEmitter {
     if (this.queryTimeout !== undefined) {
       statement = typeof statement === 'string' ? { sql: statement, timeout: this.queryTimeout } : { timeout: this.queryTimeout, ...statement };
     }
-    const kind = statementKind(text, role, 'mysql');
+    // Raw SQL in the values (mysql.raw(), toSqlString()) is pasted into the text by mysql2, unseen
+    // by the classifier: such a statement is a write unless a role says otherwise.
+    const raw = hasRawValue(values) || hasRawValue(options?.values);
+    const kind = raw && role === undefined ? 'write' : statementKind(text, role, 'mysql');
+    return { text: typeof text === 'string' ? text : undefined, role, after: options?.after, statement, kind };
+  }
+
+  private dispatch(method: 'query' | 'execute', sql: string | RoutedQueryOptions, values: unknown, callback: QueryCallback | undefined): void {
+    if (typeof values === 'function') {
+      callback = values as QueryCallback;
+      values = undefined;
+    }
+    const cb: QueryCallback = callback ?? ((err) => { if (err) this.emit('error', err); });
+    const { text, role, after, statement, kind } = this.prepare(sql, values);
+    const raw = hasRawValue(values) || (typeof sql === 'object' && sql !== null && hasRawValue(sql.values));
+    let status: number | undefined;
+    let failed = false;
     this.core.executor.run<Result>({
-      kind, role, after, text: typeof text === 'string' ? text : undefined,
+      kind, role, after, text,
+      // The server's status flags (OK packets) say whether a transaction is open; a result set
+      // carries none, so then the statement's own text decides (after a failure, any session
+      // effect counts: `SET autocommit = 0; <failing statement>` leaves autocommit off).
+      leftTransaction: () => (status !== undefined ? leavesTransaction(status) : raw || (typeof text === 'string' && opens(text, failed))),
+      inTransaction: () => (status !== undefined ? leavesTransaction(status) : undefined),
       run(conn, done) {
-        const handler = (err: Error | null, rows?: unknown, fields?: FieldPacket[]) => done(err ?? undefined, [rows, fields]);
+        forgetIfSessionOnReplica(conn, role, text);
+        const handler = (err: Error | null, rows?: unknown, fields?: FieldPacket[]) => {
+          status = lastStatus(rows, fields);
+          failed = err !== null && err !== undefined;
+          done(err ?? undefined, [rows, fields]);
+        };
         if (values === undefined) (conn[method] as (s: unknown, cb: unknown) => void)(statement, handler);
         else (conn[method] as (s: unknown, v: unknown, cb: unknown) => void)(statement, values, handler);
       },
@@ -179,7 +336,7 @@ export class Pool extends EventEmitter {
     const role = options.role ?? this.connectRole;
     if (role === 'auto') {
       setImmediate(() => {
-        if (this.core.cluster.ending) return callback(new PoolEndedError());
+        if (this.core.cluster.ending) return callback(this.core.cluster.endedError());
         callback(null, new RoutingConnection(this) as unknown as PoolConnection);
       });
       return;
@@ -187,16 +344,21 @@ export class Pool extends EventEmitter {
     this.core.executor.lease(role, (err, lease) => {
       if (err || !lease) return callback(err ?? new Error('no connection'));
       const conn = lease.conn;
-      const proto = Object.getPrototypeOf(conn) as PoolConnection;
-      // Each lease gets its own release/destroy that end the lease, then do what mysql2 does.
-      conn.release = () => {
-        lease.end();
-        proto.release.call(conn);
+      const own = conn as unknown as Record<string, unknown>;
+      const leftOpen = watchTransactions(conn, connectionPrototype);
+      // Each lease gets its own release/destroy, removed when it ends: a stale override left on
+      // the connection would turn mysql2's own later destroy() (its idle reaper) into a no-op.
+      const end = (destroy: boolean) => {
+        delete own['release'];
+        delete own['destroy'];
+        forgetSessionMode(conn); // the user may have changed the session's access mode
+        // Still inside a transaction or with autocommit off: pooled, it would take the next
+        // request's writes into a transaction nobody commits. mysql2 pools it; we destroy it.
+        const open = leftOpen();
+        lease.end(destroy || open ? true : undefined);
       };
-      conn.destroy = () => {
-        lease.end(true);
-        proto.destroy.call(conn);
-      };
+      conn.release = () => end(false);
+      conn.destroy = () => end(true);
       callback(null, conn);
     });
   }
@@ -221,13 +383,18 @@ export class Pool extends EventEmitter {
     );
   }
 
+  /** As mysql2: `using pool = createPool(...)` ends the pool when the scope exits. */
+  [Symbol.dispose](): void {
+    if (!this.core.cluster.ending) this.end();
+  }
+
   /** mysql2's promise wrapper around this pool: `query`/`execute` resolve to `[rows, fields]`. */
   promise(promiseImpl?: PromiseConstructorLike): PromisePoolLike {
     return new RoutedPromisePool(this, promiseImpl) as unknown as PromisePoolLike;
   }
 
-  private get connectionConfig(): { stringifyObjects?: boolean; timezone?: string } {
-    return (this.config as unknown as { connectionConfig: { stringifyObjects?: boolean; timezone?: string } }).connectionConfig;
+  private get connectionConfig(): { stringifyObjects?: boolean; timezone?: string; namedPlaceholders?: boolean } {
+    return (this.config as unknown as { connectionConfig: { stringifyObjects?: boolean; timezone?: string; namedPlaceholders?: boolean } }).connectionConfig;
   }
 
   escape(value: unknown): string {
@@ -247,10 +414,76 @@ export class Pool extends EventEmitter {
     return this.core.executor.lastWriteToken();
   }
 
+  /** What `console.log(pool)` shows: hosts and counters, never options (they hold passwords). */
+  [inspect.custom](): string {
+    const c = this.core.cluster;
+    return `Pool ${inspect(describePool(c, c.sum((p) => poolCounts(p).total), c.sum((p) => poolCounts(p).idle), c.sum((p) => poolCounts(p).waiting)))}`;
+  }
+
   /** Per-host snapshot, as in `p2c-pool/pg`. */
   stats(): PoolStats {
     return this.core.cluster.stats();
   }
+}
+
+/**
+ * Only an explicit replica role runs a session statement on a replica (the classifier sends them to
+ * the primary): it may change the session's access mode, which is then set again before next use.
+ */
+function forgetIfSessionOnReplica(conn: PoolConnection, role: RoleRequest | undefined, text: string | undefined): void {
+  if (role === 'replica' && typeof text === 'string' && sessionEffect(text, 'mysql') !== 'none') forgetSessionMode(conn);
+}
+
+/** Options each host keeps for itself when a config is changed through `pool.config`. */
+const PER_HOST_KEYS = new Set<string | symbol>(['host', 'port', 'user', 'password', 'database', 'socketPath', 'uri']);
+
+/** A view of the first config that writes through to all (nested objects such as connectionConfig too). */
+function sharedConfig(configs: readonly Record<string | symbol, unknown>[]): object {
+  const first = configs[0]!;
+  const nested = new Map<string | symbol, object>();
+  return new Proxy(first, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== 'object' || value === null || Array.isArray(value) || !configs.every((c) => typeof c[key] === 'object' && c[key] !== null)) return value;
+      let view = nested.get(key);
+      if (!view) nested.set(key, (view = sharedConfig(configs.map((c) => c[key] as Record<string | symbol, unknown>))));
+      return view;
+    },
+    set(_target, key, value) {
+      nested.delete(key);
+      if (PER_HOST_KEYS.has(key)) {
+        first[key] = value;
+        return true;
+      }
+      for (const c of configs) {
+        const old = c[key];
+        // A whole object replaced (e.g. connectionConfig): each host keeps its own address and login.
+        if (c !== first && isPlainRecord(value) && isPlainRecord(old)) {
+          const copy = Object.assign(Object.create(Object.getPrototypeOf(value) as object) as Record<string | symbol, unknown>, value);
+          for (const k of PER_HOST_KEYS) if (k in old) copy[k] = old[k];
+          c[key] = copy;
+        } else {
+          c[key] = value;
+        }
+      }
+      return true;
+    },
+    deleteProperty(_target, key) {
+      nested.delete(key);
+      for (const c of PER_HOST_KEYS.has(key) ? [first] : configs) delete c[key];
+      return true;
+    },
+  });
+}
+
+function isPlainRecord(value: unknown): value is Record<string | symbol, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Whether a text may have left a transaction open, by its session effect (when no OK packet tells). */
+function opens(text: string, failed: boolean): boolean {
+  const effect = sessionEffect(text, 'mysql');
+  return effect === 'begin' || (failed && effect === 'session');
 }
 
 /** The promise pool mysql2 builds around a callback pool. */

@@ -3,7 +3,7 @@
 import { Pool, type PoolConfig, type PromisePoolLike } from './pool.js';
 
 export type { PoolConfig, MultiHostConfig, HostConfig, RoutedQueryOptions, GetConnectionOptions, PromisePoolLike } from './pool.js';
-export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError } from '../../src/errors.js';
+export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError, ForeignTransactionError } from '../../src/errors.js';
 
 /**
  * @example

@@ -2,12 +2,14 @@
 // Import { Pool } from here instead of from 'pg'.
 
 export { Pool } from './pool.js';
-export type { PoolOptions, MultiHostConfig, HostConfig, RoutedQueryConfig, ConnectOptions, FaceOptions } from './pool.js';
+export type { PoolOptions, PoolConfig, PoolEvents, MultiHostConfig, HostConfig, RoutedQueryConfig, ConnectOptions, FaceOptions } from './pool.js';
 export { RoutingClient } from './routing-client.js';
 export { isHostError } from './options.js';
-export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError } from '../../src/errors.js';
+export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoPrimaryError, PoolOverloadedError, PoolEndedError, ForeignTransactionError } from '../../src/errors.js';
 export type { PoolErrorCode } from '../../src/errors.js';
 export type { PoolStats } from '../../src/pool.js';
-export type { HostStats, HostInfo, HostRole, HostState } from '../../src/host.js';
+export type { HostStats, HostInfo, HostRole, HostState, HostError } from '../../src/host.js';
+export type { HostEvents } from '../../src/events.js';
+export type { RoleMismatch } from '../../src/pool.js';
 export type { PickerName } from '../../src/picker.js';
 export type { RoleRequest } from '../../src/routing.js';

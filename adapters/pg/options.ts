@@ -2,7 +2,9 @@
 // Everything pg-specific the core asks for through DriverSpec lives here.
 
 import type pg from 'pg';
-import { checkNonNegativeInteger, databaseFromUrl, splitHostPort, type DriverSpec } from '../../src/config.js';
+import { checkNonNegativeInteger, splitHostPort, type DriverSpec } from '../../src/config.js';
+import type { ErrorKind } from '../../src/driver.js';
+import { parse as parseConnectionString } from 'pg-connection-string';
 
 /** Every pg.Pool and pg.Client option (pg 8 / pg-pool 3). */
 const PG_OPTION_KEYS = new Set([
@@ -30,8 +32,7 @@ export const pgDriverSpec: DriverSpec<pg.PoolConfig> = {
   describe: describeHost,
   endpoint(options) {
     const [address, port] = splitHostPort(describeHost(options));
-    const database = options.database ?? databaseFromUrl(options.connectionString) ?? process.env['PGDATABASE'];
-    return { system: 'postgresql', address, port, database };
+    return { system: 'postgresql', address, port, database: databaseOf(options) };
   },
   check(key, value) {
     if (key === 'max' || key === 'poolSize') {
@@ -45,35 +46,74 @@ export const pgDriverSpec: DriverSpec<pg.PoolConfig> = {
     if (NON_NEGATIVE.has(key)) return value === undefined ? undefined : checkNonNegativeInteger(value);
     if (key === 'statement_timeout') return value === false || checkNonNegativeInteger(value) === undefined ? undefined : 'must be false or an integer >= 0';
     if (FUNCTIONS.has(key)) return typeof value === 'function' ? undefined : 'must be a function';
+    if (key === 'connectionString') return typeof value === 'string' ? connectionStringProblem(value) : 'must be a string';
     if (STRINGS.has(key)) return typeof value === 'string' ? undefined : 'must be a string';
-    if (key === 'connectionString') return typeof value === 'string' ? undefined : 'must be a string';
     return undefined;
   },
 };
 
-/** `host:port` of a pg host, from its options or connection string; never includes credentials. */
-export function describeHost(options: pg.PoolConfig | undefined): string {
-  let host = options?.host;
-  let port: string | number | undefined = options?.port;
-  if (options?.connectionString) {
-    try {
-      const url = new URL(options.connectionString);
-      host ??= decodeURIComponent(url.hostname) || url.searchParams.get('host') || undefined;
-      port ??= url.port || undefined;
-    } catch {
-      // Not a URL (e.g. a libpq keyword string): fall back to the discrete options.
+/**
+ * Why pg could not use a connection string, or undefined when it can. Parsed with pg's own parser
+ * now, because pg parses it only when connecting, where a bad URL throws an uncatchable TypeError.
+ * The reason never repeats the string (it may hold a password).
+ */
+export function connectionStringProblem(value: string): string | undefined {
+  try {
+    const parsed = parseConnectionString(value);
+    // pg reads anything else as a URL relative to postgres://base: a libpq keyword string would
+    // connect to a host named "base" with the whole string (password included) as the database.
+    if (parsed.host === 'base' && !/^(postgres(ql)?:\/\/|socket:)/i.test(value.trim())) {
+      return 'is not a postgres:// URL (pg does not understand libpq keyword strings such as "host=... dbname=...")';
     }
+    return undefined;
+  } catch (err) {
+    return `is not a valid connection string (${err instanceof Error ? err.message.replace(/:\s.*$/s, '') : 'unparsable'})`;
   }
-  host ??= process.env['PGHOST'] ?? 'localhost';
-  port ??= process.env['PGPORT'] ?? 5432;
-  return `${host}:${port}`;
+}
+
+/**
+ * Host, port and database of a connection string, read by pg's own parser (pg-connection-string),
+ * so that `?host=/var/run/postgresql`, `?port=6543`, `socket:` URLs and keyword strings mean what
+ * they mean to pg. As in pg, what the string says wins over the discrete options.
+ */
+function fromConnectionString(connectionString: string | undefined): { host?: string; port?: string; database?: string } {
+  if (!connectionString) return {};
+  try {
+    const parsed = parseConnectionString(connectionString);
+    const out: { host?: string; port?: string; database?: string } = {};
+    if (parsed.host) out.host = parsed.host;
+    if (parsed.port) out.port = String(parsed.port);
+    if (parsed.database) out.database = parsed.database;
+    return out;
+  } catch {
+    return {}; // unparsable strings are refused by the options check before this is asked
+  }
+}
+
+/** `host:port` of a pg host, from its connection string or options, as pg resolves them; never includes credentials. */
+export function describeHost(options: pg.PoolConfig | undefined): string {
+  const parsed = fromConnectionString(options?.connectionString);
+  const host = parsed.host ?? options?.host ?? process.env['PGHOST'] ?? 'localhost';
+  const port = parsed.port ?? options?.port ?? process.env['PGPORT'] ?? 5432;
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`; // an IPv6 address in brackets
+}
+
+/** The database a pg host connects to, as pg resolves it (connection string, option, PGDATABASE, then the user). */
+export function databaseOf(options: pg.PoolConfig): string | undefined {
+  return fromConnectionString(options.connectionString).database ?? options.database ?? process.env['PGDATABASE'];
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
   'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTDOWN', 'ENETDOWN']);
 /** SQLSTATEs that blame the server, not the statement: shutdowns and connection limits. */
 const HOST_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '53400']);
-const HOST_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Client was closed and is not queryable|Connection ended|terminating connection)/;
+const HOST_MESSAGES = /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Connection ended|terminating connection)/;
+/** pg-pool's own queue wait (connectionTimeoutMillis while all connections are busy): the client's queueing. */
+const QUEUE_TIMEOUT = 'timeout exceeded when trying to connect';
+/** pg-pool's and pg's connect timers (connectionTimeoutMillis). */
+const CONNECT_TIMEOUT = /due to conn(ect|ection) timeout/;
+/** pg's query_timeout: the client stopped waiting; a slow statement or a silent host. */
+const QUERY_TIMEOUT = 'Query read timeout';
 
 /**
  * True when `err` says the host failed (refused, reset, terminated, timed out, shut down, too many
@@ -81,12 +121,36 @@ const HOST_MESSAGES = /^(Connection terminated|timeout exceeded when trying to c
  */
 export function isHostError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  // A server that answers a statement with severity ERROR is up and serving: its class 08 codes
+  // then come from postgres_fdw or dblink about *their* remote server. Failures of this
+  // connection itself come as FATAL (shutdown, too many connections) or from the socket.
+  if ((err as { severity?: unknown }).severity === 'ERROR') return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (NETWORK_CODES.has(code) || HOST_SQLSTATES.has(code) || code.startsWith('08')) return true;
+    // 08P01 "invalid message format": the client sent something the protocol cannot carry (a NUL byte).
+    if (NETWORK_CODES.has(code) || HOST_SQLSTATES.has(code) || (code.startsWith('08') && code !== '08P01')) return true;
     if (/^[0-9A-Z]{5}$/.test(code)) return false; // any other SQLSTATE is the statement's doing
   }
   return HOST_MESSAGES.test(err.message);
+}
+
+/**
+ * Whose doing a pg error is (see ErrorKind). While connecting, everything but pg-pool's own queue
+ * wait is the host's: refused, reset, timed out, and logins it refuses (28000, 28P01, 3D000).
+ */
+export function errorKind(err: unknown, connecting: boolean): ErrorKind {
+  if (!(err instanceof Error)) return 'statement';
+  if (err.message === QUEUE_TIMEOUT) return 'client';
+  // A connect that timed out may be the client's own doing (its event loop blocked past the
+  // timer): the host is asked before it is blamed.
+  if (connecting && (CONNECT_TIMEOUT.test(err.message) || (err as { code?: unknown }).code === 'ETIMEDOUT')) return 'timeout';
+  if (connecting) return 'host';
+  if (err.message === QUERY_TIMEOUT) return 'timeout';
+  const code = (err as { code?: unknown }).code;
+  if (code === '08P01') return 'client';
+  if (isHostError(err)) return 'host';
+  if (/conflict with recovery/.test(err.message)) return 'conflict';
+  return 'statement';
 }
 
 /** SQLSTATE of "cannot execute ... in a read-only transaction", raised by a hot standby. */

@@ -3,7 +3,8 @@
 
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import type { Host } from '../../src/host.js';
+import type { Host, HostInfo } from '../../src/host.js';
+import type { HostEvents, TypedEmitter } from '../../src/events.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { classify, statementKind, type RoleRequest } from '../../src/routing.js';
@@ -11,9 +12,11 @@ import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } 
 import type { Callback } from '../../src/driver.js';
 import { describeHost, pgDriverSpec } from './options.js';
 import { probeHost } from './probe.js';
-import { pgDriver } from './driver.js';
-import { RoutingClient } from './routing-client.js';
-import { PoolEndedError } from '../../src/errors.js';
+import { forgetSessionMode, pgDriver } from './driver.js';
+import { failSubmittable, RoutingClient } from './routing-client.js';
+import { ConfigError } from '../../src/errors.js';
+import { inspect } from 'node:util';
+import { describePool } from '../../src/setup.js';
 
 /** One host in the multi-host form: pg.Pool options plus `name` and `weight`. */
 export interface HostConfig extends pg.PoolConfig, HostExtras {}
@@ -39,6 +42,8 @@ export interface MultiHostConfig extends Omit<pg.PoolConfig, 'host' | 'port' | '
 
 /** Either a plain pg.Pool config (one host, behaves exactly like pg.Pool) or the multi-host form. */
 export type PoolOptions = (pg.PoolConfig | MultiHostConfig) & FaceOptions;
+/** The same as PoolOptions, under pg's name. */
+export type PoolConfig = PoolOptions;
 
 /** A pg QueryConfig that may force where it runs. */
 export interface RoutedQueryConfig<I = unknown[]> extends pg.QueryConfig<I> {
@@ -59,8 +64,7 @@ export interface ConnectOptions {
 }
 
 type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, done?: (release?: Error | boolean) => void) => void;
-/** pg.Pool's constructor takes the Client class as a second argument; its typings omit it. */
-const PgPool = pg.Pool as unknown as new (options?: pg.PoolConfig, Client?: typeof pg.Client) => pg.Pool;
+const PgPool = pg.Pool;
 const counts = (d: pg.Pool) => ({ total: d.totalCount, idle: d.idleCount, waiting: d.waitingCount });
 
 interface LooseClient { query(config: unknown, values: unknown, cb: (err: Error | undefined, res: pg.QueryResult) => void): void }
@@ -78,15 +82,34 @@ interface LooseClient { query(config: unknown, values: unknown, cb: (err: Error 
 // check it); every method and accessor of pg.Pool is overridden, and pg-pool's own state is unused.
 // pg-pool's constructor writes options/ending/ended/Client: the setters below keep those writes
 // aside (`base`) and the getters answer from them until the core exists.
-const PgPoolBase = pg.Pool as unknown as typeof EventEmitter;
-interface BaseFields { options?: pg.PoolOptions; ending?: boolean; ended?: boolean; Client?: typeof pg.Client }
+// pg's own `on` signature is kept beside the typed one, so that a Pool is assignable to pg.Pool.
+const PgPoolBase = pg.Pool as unknown as new (options?: unknown) => TypedEmitter<PoolEvents> & Pick<pg.Pool, 'on'>;
+
+/** The events of the pg face: pg.Pool's, each with the host it happened on, and the host events. */
+export interface PoolEvents extends HostEvents {
+  /** A new connection was made. */
+  connect: [client: pg.PoolClient, host: HostInfo];
+  /** A connection was handed out. */
+  acquire: [client: pg.PoolClient, host: HostInfo];
+  /** A connection was given back (`err` as passed to release). */
+  release: [err: Error | boolean | undefined, client: pg.PoolClient, host: HostInfo];
+  /** A connection was closed and removed. */
+  remove: [client: pg.PoolClient, host: HostInfo];
+  /** An idle connection failed (the server went away); without a listener it throws, as in pg. */
+  error: [err: Error, client: pg.PoolClient, host: HostInfo];
+}
+interface BaseFields extends Partial<PgPoolState> { options?: pg.PoolOptions; ending?: boolean; ended?: boolean; Client?: typeof pg.Client }
+/** pg-pool's internal arrays (not in its typings). */
+interface PgPoolState { _clients: unknown[]; _idle: unknown[]; _pendingQueue: unknown[] }
+const noop = (): void => {};
 
 export class Pool extends PgPoolBase {
   private readonly core: Core<pg.Pool, pg.PoolClient>;
   private readonly promiseCtor: PromiseConstructorLike;
   private readonly connectRole: ConnectRole;
 
-  constructor(config?: PoolOptions, Client?: typeof pg.Client) {
+  /** As pg.Pool: a custom Client class goes in the `Client` option (pg.Pool ignores a second argument). */
+  constructor(config?: PoolOptions) {
     super({ max: 1 } as never);
     const taken = takeConnectRole(config);
     this.connectRole = taken.connectRole;
@@ -95,11 +118,12 @@ export class Pool extends PgPoolBase {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, pgDriverSpec);
       const withTimeout = (o: pg.PoolConfig): pg.PoolConfig =>
         (spec.queryTimeoutMillis === undefined || o.query_timeout !== undefined ? o : { ...o, query_timeout: spec.queryTimeoutMillis });
-      this.core = multiHostCore(spec, pgDriverSpec, (h) => new PgPool(withTimeout(h.options), Client), pgDriver, counts,
+      this.core = multiHostCore(spec, pgDriverSpec, (h) => new PgPool(withTimeout(h.options)), pgDriver, counts,
         (h, timeout) => () => probeHost(h.options, timeout));
     } else {
       const single = config as pg.PoolConfig | undefined;
-      const pool = new PgPool(single, Client);
+      checkSingleHost(single);
+      const pool = new PgPool(single);
       this.core = singleHostCore(describeHost(single), pool, pool.options.max, pgDriver, counts);
     }
     this.promiseCtor = (config as pg.PoolConfig | undefined)?.Promise ?? Promise;
@@ -138,6 +162,11 @@ export class Pool extends PgPoolBase {
     }
     if (isSubmittable(config)) return this.submit(config);
     const response = promisify(this.promiseCtor, cb as Callback<pg.QueryResult> | undefined);
+    // As pg-pool: an ended pool answers at once (synchronously, for a callback).
+    if (this.core.cluster.ending) {
+      response.callback(this.core.cluster.endedError());
+      return response.result;
+    }
     const routed = typeof config === 'object' && config !== null ? (config as RoutedQueryConfig) : undefined;
     const text = typeof config === 'string' ? config : routed?.text;
     const role = routed?.role;
@@ -173,8 +202,8 @@ export class Pool extends PgPoolBase {
         client.query(submittable);
       },
     }, (err) => {
-      // Once submitted, the submittable reports its own errors; only failures before that are emitted.
-      if (err && !started) emitter.emit?.('error', err);
+      // Once submitted, the submittable reports its own errors; only failures before that are reported here.
+      if (err && !started) failSubmittable(submittable, err);
     });
     return submittable;
   }
@@ -194,22 +223,29 @@ export class Pool extends PgPoolBase {
     const options = typeof a === 'function' ? {} : a ?? {};
     const cb = typeof a === 'function' ? a : b;
     const response = promisify(this.promiseCtor, cb as Callback<pg.PoolClient> | undefined);
+    if (this.core.cluster.ending) {
+      response.callback(this.core.cluster.endedError()); // as pg-pool: at once, and with (err) only
+      return response.result;
+    }
     const role = options.role ?? this.connectRole;
     if (role === 'auto') {
       setImmediate(() => {
-        if (this.core.cluster.ending) return response.callback(new PoolEndedError());
+        if (this.core.cluster.ending) return response.callback(this.core.cluster.endedError());
         const client = new RoutingClient(this);
         (response.callback as ConnectCallback)(undefined, client as unknown as pg.PoolClient, (err) => client.release(err));
       });
       return response.result;
     }
     this.core.executor.lease(role, (err, lease) => {
-      if (err || !lease) return response.callback(err);
+      // As pg-pool: a failed connect calls back (err, undefined, release), where release does nothing.
+      if (err || !lease) return (response.callback as ConnectCallback)(err ?? new Error('no connection'), undefined, noop);
       const client = lease.conn;
-      const release = client.release;
+      let released = false;
       const wrapped = (releaseErr?: Error | boolean) => {
+        if (released) throw new Error('Release called on client which has already been released to the pool.');
+        released = true;
+        forgetSessionMode(client); // the user may have changed the session's access mode
         lease.end(releaseErr);
-        return release.call(client, releaseErr);
       };
       client.release = wrapped;
       (response.callback as ConnectCallback)(undefined, client, wrapped);
@@ -257,17 +293,49 @@ export class Pool extends PgPoolBase {
   get ended(): boolean { return this.core ? this.core.cluster.ended : this.base.ended ?? false; }
   set ended(v: boolean) { this.base.ended = v; }
   /** The primary's pg.Pool options (the only host's, in the single-host form). */
-  get options(): pg.PoolOptions { return this.core ? this.core.cluster.hosts[0]!.driver.options : this.base.options!; }
+  get options(): pg.PoolOptions { return this.core ? this.core.cluster.primaryDriver().options : this.base.options!; }
   set options(v: pg.PoolOptions) { this.base.options = v; }
   /** The Client class connections are made with. */
-  get Client(): typeof pg.Client { return this.core ? (this.core.cluster.hosts[0]!.driver as unknown as { Client: typeof pg.Client }).Client : this.base.Client!; }
+  get Client(): typeof pg.Client { return this.core ? (this.core.cluster.primaryDriver() as unknown as { Client: typeof pg.Client }).Client : this.base.Client!; }
   set Client(v: typeof pg.Client) { this.base.Client = v; }
+
+  /**
+   * pg-pool's own state, for tools and tests that read it: the primary's pg.Pool (the only host's
+   * in the single-host form). Other hosts' connections are in `stats()`.
+   */
+  get _clients(): unknown[] { return this.core ? this.primaryPool()._clients : this.base._clients ?? []; }
+  set _clients(v: unknown[]) { this.base._clients = v; }
+  get _idle(): unknown[] { return this.core ? this.primaryPool()._idle : this.base._idle ?? []; }
+  set _idle(v: unknown[]) { this.base._idle = v; }
+  get _pendingQueue(): unknown[] { return this.core ? this.primaryPool()._pendingQueue : this.base._pendingQueue ?? []; }
+  set _pendingQueue(v: unknown[]) { this.base._pendingQueue = v; }
+
+  private primaryPool(): PgPoolState {
+    return this.core.cluster.primaryDriver() as unknown as PgPoolState;
+  }
+
+  /** `await using pool = new Pool(...)` ends the pool when the scope exits. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.ending) await this.end();
+  }
+
+  /** What `console.log(pool)` shows: hosts and counters, never options (they hold passwords). */
+  [inspect.custom](): string {
+    return `Pool ${inspect(describePool(this.core.cluster, this.totalCount, this.idleCount, this.waitingCount))}`;
+  }
 
   /** Writes pg-pool's constructor makes before this class's fields exist. */
   private get base(): BaseFields {
     const self = this as unknown as { _p2cBase?: BaseFields };
     return (self._p2cBase ??= {});
   }
+}
+
+/** The single-host form is pg's own pool, but a connection string pg cannot parse fails here, not later in a callback. */
+function checkSingleHost(config: pg.PoolConfig | undefined): void {
+  if (config?.connectionString === undefined) return;
+  const reason = pgDriverSpec.check?.('connectionString', config.connectionString);
+  if (reason !== undefined) throw new ConfigError('connectionString', reason);
 }
 
 /** Runs a statement like pg-pool does: a connection error may arrive as an 'error' event instead of the callback. */

@@ -7,43 +7,56 @@ import type { PickerName } from '../../src/picker.js';
 import { startMyCluster, type MyCluster } from '../../test/support/mysql-cluster.js';
 import { FaultProxy } from '../../test/support/fault-proxy.js';
 import { table, writeResult } from '../lib.js';
-import { closedLoop, latencySummary, shareOf } from '../real.js';
+import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, shareOf, tailRun, type TailRun } from '../real.js';
+import { DelayProxyProcess } from '../../test/support/delay-process.js';
 
 export async function runMysqlBench(): Promise<void> {
+  const only = (process.env['P2C_MY_ONLY'] ?? '').split(',').filter(Boolean);
+  const want = (name: string) => only.length === 0 || only.includes(name);
   const cluster = await startMyCluster({ replicas: 2 });
   try {
-    await overhead(cluster);
-    await slowReplica(cluster);
+    if (want('overhead')) await overhead(cluster);
+    if (want('readonly')) await readOnlySessions(cluster);
+    if (want('tail')) await tail(cluster);
+    if (want('slow')) await slowReplica(cluster);
   } finally {
     await cluster.stop();
   }
 }
 
-async function overhead(cluster: MyCluster): Promise<void> {
-  const plain = mysql.createPool({ uri: cluster.primary.url, connectionLimit: 32 });
-  const ours = createPool({ primary: cluster.primary.url, connectionLimit: 32 }).promise();
-  const run = (p: { query(sql: string): Promise<unknown> }) => closedLoop(async () => { await p.query('SELECT 1'); return 0; }, 32, 3000);
+/**
+ * Cost of read-only replica sessions (issue 9): replica reads with `readOnlyReplicas` off (a) and on
+ * (b), ABBA. One `SET SESSION TRANSACTION READ ONLY` per new connection; none per query.
+ */
+async function readOnlySessions(cluster: MyCluster): Promise<void> {
+  const make = (readOnlyReplicas: boolean) => createPool({ primary: cluster.primary.url, replicas: [cluster.replicas[0]!.url], connectionLimit: 32, readOnlyReplicas }).promise();
+  const pools = { a: make(false), b: make(true) };
   try {
-    await run(plain); await run(ours);
-    const tput = { plain: 0, ours: 0 };
-    const lat = { plain: [] as { p50: number; p99: number }[], ours: [] as { p50: number; p99: number }[] };
-    for (let round = 0; round < 4; round++) {
-      for (const [name, p] of [['plain', plain], ['ours', ours]] as const) {
-        const ops = await run(p);
-        tput[name] += ops.length / 3 / 4;
-        lat[name].push(latencySummary(ops));
-      }
-    }
-    const avg = (k: 'plain' | 'ours', q: 'p50' | 'p99') => lat[k].reduce((a, l) => a + l[q], 0) / 4;
-    const ratio = tput.ours / tput.plain;
-    const md = `### MySQL overhead: 32 concurrent \`SELECT 1\` on one MariaDB server, 4 alternating rounds of 3 s\n\n` + table(['pool', 'queries/s', 'p50 (ms)', 'p99 (ms)'], [
-      ['mysql2 pool (connectionLimit 32)', tput.plain, avg('plain', 'p50'), avg('plain', 'p99')],
-      ['p2c-pool/mysql (multi-host form, primary only)', tput.ours, avg('ours', 'p50'), avg('ours', 'p99')],
-    ]) + `\n\nThroughput ratio: **${ratio.toFixed(3)}** (target >= 0.97).`;
-    writeResult('mysql-overhead', { tput, latency: lat, ratio }, md);
+    const r = await abba((w) => closedLoop(async () => { await pools[w].query('SELECT 1'); return 0; }, 32, 3000), 6, 3);
+    writeResult('mysql-readonly-sessions', r, `### Cost of read-only replica sessions (MariaDB): 32 concurrent \`SELECT 1\` on a replica, 6 ABBA pairs of 3 s\n\n`
+      + table(['', 'q/s off', 'q/s on', 'ratio on/off (median)', 'spread', 'p99 off (ms)', 'p99 on (ms)'],
+        [['steady state', r.a.qps, r.b.qps, r.median, `${r.min.toFixed(3)}-${r.max.toFixed(3)}`, r.a.p99, r.b.p99]]));
   } finally {
-    await plain.end();
-    await ours.end();
+    await pools.a.end();
+    await pools.b.end();
+  }
+}
+
+async function overhead(cluster: MyCluster): Promise<void> {
+  const pools: Record<'a' | 'b', { query(sql: string): Promise<unknown>; end(): Promise<void> }> = {
+    a: mysql.createPool({ uri: cluster.primary.url, connectionLimit: 32 }),
+    b: createPool({ primary: cluster.primary.url, connectionLimit: 32 }).promise(),
+  };
+  try {
+    const r = await abba((w) => closedLoop(async () => { await pools[w].query('SELECT 1'); return 0; }, 32, 3000), 6, 3);
+    const md = `### MySQL overhead: 32 concurrent \`SELECT 1\` on one MariaDB server, 6 ABBA pairs of 3 s\n\n` + table(['pool', 'queries/s', 'p50 (ms)', 'p99 (ms)'], [
+      ['mysql2 pool (connectionLimit 32)', r.a.qps, r.a.p50, r.a.p99],
+      ['p2c-pool/mysql (multi-host form, primary only)', r.b.qps, r.b.p50, r.b.p99],
+    ]) + `\n\nThroughput ratio, median of pairs: **${r.median.toFixed(3)}** (spread ${r.min.toFixed(3)}-${r.max.toFixed(3)}; target >= 0.97).`;
+    writeResult('mysql-overhead', r, md);
+  } finally {
+    await pools.a.end();
+    await pools.b.end();
   }
 }
 
@@ -68,4 +81,42 @@ async function slowReplica(cluster: MyCluster): Promise<void> {
   const md = `### MySQL: one replica slowed by 20 ms (16 readers, 6 s, first second excluded)\n\n` +
     table(['picker', 'slow replica share', 'p50 (ms)', 'p99 (ms)'], rows.map((r) => [r.picker, `${(100 * r.share).toFixed(1)}%`, r.p50, r.p99]));
   writeResult('mysql-slow-replica', { rows }, md);
+}
+
+/** Issue 10's MySQL rows: one replica +20 ms through a delay proxy in another process, per client condition. */
+async function tail(cluster: MyCluster): Promise<void> {
+  const proxies = await Promise.all(cluster.replicas.map((r) => DelayProxyProcess.start({ host: r.host, port: r.port })));
+  const slowPort = cluster.replicas[0]!.port;
+  const json: Record<string, unknown> = {};
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  try {
+    const measure = async (picker: PickerName, delayMs: number, condition: (typeof LOAD_CONDITIONS)[number]): Promise<TailRun> => {
+      proxies[0]!.setDelay(delayMs);
+      const pool = createPool({
+        primary: cluster.primary.url, picker, connectionLimit: 10,
+        replicas: proxies.map((p, i) => ({ host: p.host, port: p.port, user: 'app', password: 'app', database: 'test', name: `replica${i + 1}` })),
+      });
+      pool.on('error', () => {});
+      const p = pool.promise();
+      try {
+        await p.query('SELECT 1');
+        return await tailRun(async () => ((await p.query('SELECT @@port AS port'))[0] as { port: number }[])[0]!.port, condition, slowPort);
+      } finally {
+        await p.end();
+        proxies[0]!.setDelay(0);
+      }
+    };
+    const rows: (string | number)[][] = [];
+    for (const condition of LOAD_CONDITIONS) {
+      const base = await measure('p2c', 0, condition);
+      const p2c = await measure('p2c', 20, condition);
+      const rr = await measure('round-robin', 20, condition);
+      json[condition] = { base, p2c, rr };
+      rows.push([condition, base.p99, pct(p2c.share), p2c.p99, p2c.p99 / base.p99, pct(rr.share), rr.p99 / base.p99, p2c.failed + rr.failed]);
+    }
+    writeResult('mysql-tail', json, `### MySQL tail latency: one MariaDB replica +20 ms through a delay proxy in another process (16 readers, connectionLimit 10, 6 s runs, first 1.5 s not counted)\n\n`
+      + table(['client', 'baseline p99 (ms)', 'p2c slow share', 'p2c p99 (ms)', 'p2c p99 / baseline', 'round-robin slow share', 'round-robin p99 / baseline', 'failed'], rows));
+  } finally {
+    for (const p of proxies) await p.stop();
+  }
 }

@@ -9,8 +9,10 @@ import { Host } from '../../src/host.js';
 import type { PickerName } from '../../src/picker.js';
 import { startPgCluster, type PgCluster } from '../../test/support/pg-cluster.js';
 import { FaultProxy } from '../../test/support/fault-proxy.js';
-import { barChart, lineChart, seeded, table, writeResult } from '../lib.js';
-import { closedLoop, latencySummary, shareOf, shareTimeline } from '../real.js';
+import { seeded, table, writeResult } from '../lib.js';
+import { slowReplicaChart, tailShareChart } from './charts.js';
+import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, openLoop, shareOf, shareTimeline, tailRun, type TailRun } from '../real.js';
+import { DelayProxyProcess } from '../../test/support/delay-process.js';
 
 const PICKERS: PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections'];
 const selectPort = (p: { query(sql: string): Promise<{ rows: { port: number }[] }> }) => async () => (await p.query('SELECT inet_server_port() AS port')).rows[0]!.port;
@@ -23,6 +25,8 @@ export async function runPgBench(): Promise<void> {
   const cluster = await startPgCluster({ replicas: 2 });
   try {
     if (want('overhead')) await overhead(cluster);
+    if (want('readonly')) await readOnlySessions(cluster);
+    if (want('tail')) await tail(cluster);
     if (want('slow')) await slowReplica(cluster);
     if (want('failing')) await failingReplica(cluster);
     if (want('weights')) await weights(cluster);
@@ -52,33 +56,45 @@ function pickCost(): void {
 
 /** (a) 32 concurrent SELECT 1: p2c-pool (multi-host form, primary only) vs plain pg.Pool, alternating rounds. */
 async function overhead(cluster: PgCluster): Promise<void> {
-  const plain = new pg.Pool({ connectionString: cluster.primary.url, max: 32 });
-  const ours = new Pool({ primary: cluster.primary.url, max: 32 });
-  const run = (p: { query(sql: string): Promise<unknown> }) => closedLoop(async () => { await p.query('SELECT 1'); return 0; }, 32, 3000);
+  const pools: Record<'a' | 'b', { query(sql: string): Promise<unknown>; end(): Promise<void> }> = {
+    a: new pg.Pool({ connectionString: cluster.primary.url, max: 32 }),
+    b: new Pool({ primary: cluster.primary.url, max: 32 }),
+  };
   try {
-    await run(plain); await run(ours); // warm up both
-    const results = { plain: [] as number[], ours: [] as number[] };
-    const lat = { plain: [] as { p50: number; p99: number }[], ours: [] as { p50: number; p99: number }[] };
-    for (let round = 0; round < 4; round++) {
-      for (const [name, p] of [['plain', plain], ['ours', ours]] as const) {
-        const ops = await run(p);
-        results[name].push(ops.length / 3);
-        lat[name].push(latencySummary(ops));
-      }
-    }
-    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    const tput = { plain: sum(results.plain) / 4, ours: sum(results.ours) / 4 };
-    const p = (k: 'plain' | 'ours', q: 'p50' | 'p99') => sum(lat[k].map((l) => l[q])) / 4;
-    const ratio = tput.ours / tput.plain;
-    const md = `### Overhead: 32 concurrent \`SELECT 1\` on one server, 4 alternating rounds of 3 s\n\n` + table(['pool', 'queries/s', 'p50 (ms)', 'p99 (ms)'], [
-      ['pg.Pool (max 32)', tput.plain, p('plain', 'p50'), p('plain', 'p99')],
-      ['p2c-pool (max 32, multi-host form, primary only)', tput.ours, p('ours', 'p50'), p('ours', 'p99')],
-    ]) + `\n\nThroughput ratio p2c-pool / pg.Pool: **${ratio.toFixed(3)}** (target >= 0.97); per round: ${results.ours.map((o, i) => (o / results.plain[i]!).toFixed(3)).join(', ')}.`;
-    writeResult('pg-overhead', { tput, rounds: results, latency: lat, ratio }, md);
+    const r = await abba((w) => closedLoop(async () => { await pools[w].query('SELECT 1'); return 0; }, 32, 3000), 6, 3);
+    const md = `### Overhead: 32 concurrent \`SELECT 1\` on one server, 6 ABBA pairs of 3 s\n\n` + table(['pool', 'queries/s', 'p50 (ms)', 'p99 (ms)'], [
+      ['pg.Pool (max 32)', r.a.qps, r.a.p50, r.a.p99],
+      ['p2c-pool (max 32, multi-host form, primary only)', r.b.qps, r.b.p50, r.b.p99],
+    ]) + `\n\nThroughput ratio p2c-pool / pg.Pool, median of pairs: **${r.median.toFixed(3)}** (spread ${r.min.toFixed(3)}-${r.max.toFixed(3)}; target >= 0.97).`;
+    writeResult('pg-overhead', r, md);
   } finally {
-    await plain.end();
-    await ours.end();
+    await pools.a.end();
+    await pools.b.end();
   }
+}
+
+/**
+ * Cost of read-only replica sessions (issue 9): replica reads with `readOnlyReplicas` off (a) and on
+ * (b), ABBA. Steady state pays nothing per query (one SET per new connection); the churn rows
+ * replace every connection after 100 queries (pg's maxUses) so the SET is paid on 1% of queries.
+ */
+async function readOnlySessions(cluster: PgCluster): Promise<void> {
+  const rows: (string | number)[][] = [];
+  const json: Record<string, unknown> = {};
+  for (const [label, extra] of [['steady state', {}], ['connection churn (maxUses 100)', { maxUses: 100 }]] as const) {
+    const make = (readOnlyReplicas: boolean) => new Pool({ primary: cluster.primary.url, replicas: [cluster.replicas[0]!.url], max: 32, readOnlyReplicas, ...extra });
+    const pools = { a: make(false), b: make(true) };
+    try {
+      const r = await abba((w) => closedLoop(async () => { await pools[w].query('SELECT 1'); return 0; }, 32, 3000), 6, 3);
+      json[label] = r;
+      rows.push([label, r.a.qps, r.b.qps, r.median, `${r.min.toFixed(3)}-${r.max.toFixed(3)}`, r.a.p99, r.b.p99]);
+    } finally {
+      await pools.a.end();
+      await pools.b.end();
+    }
+  }
+  writeResult('pg-readonly-sessions', json, `### Cost of read-only replica sessions: 32 concurrent \`SELECT 1\` on a replica, 6 ABBA pairs of 3 s\n\n`
+    + table(['', 'q/s off', 'q/s on', 'ratio on/off (median)', 'spread', 'p99 off (ms)', 'p99 on (ms)'], rows));
 }
 
 async function proxied(cluster: PgCluster): Promise<FaultProxy[]> {
@@ -135,8 +151,7 @@ async function slowReplica(cluster: PgCluster): Promise<void> {
         `${(100 * f(r['shareSlow20'])).toFixed(1)}%`, `${c.p50.toFixed(2)} / ${c.p99.toFixed(1)} / ${c.p999.toFixed(1)}`, `${(100 * f(r['shareSlow2s'])).toFixed(1)}%`,
         f(r['msUntilUnder10']) < 0 ? 'never' : f(r['msUntilUnder10']), f(r['reads']), f(r['failed'])];
     }));
-  const svg = lineChart('Share of reads to the slowed replica (+20 ms at 5 s, +2 s at 15 s)', 'time (s)', 'share of reads (%)', timelines, { yMax: 100 });
-  writeResult('pg-slow-replica', { phases: PHASES, rows, timelines }, md, svg);
+  writeResult('pg-slow-replica', { phases: PHASES, rows, timelines }, md, slowReplicaChart);
 }
 
 /** (c) replica1 resets 20% of new connections (maxUses 2 makes connections churn). */
@@ -158,8 +173,8 @@ async function failingReplica(cluster: PgCluster): Promise<void> {
   }
   const md = `### Replica failing 20% of connections (maxUses 2, retries on, 8 s, 16 readers)\n\n` +
     table(['picker', 'reads', 'failed', 'success rate'], rows.map((r) => [r.picker, r.reads, r.failed, `${(100 * r.success).toFixed(3)}%`]));
-  const svg = barChart('Replica failing 20% of connections: success rate', '%', rows.map((r) => r.picker), [{ name: 'success %', values: rows.map((r) => 100 * r.success) }]);
-  writeResult('pg-failing-replica', { rows }, md, svg);
+  // No chart: with retries every picker reads at 100% success, four equal bars that say nothing the table does not.
+  writeResult('pg-failing-replica', { rows }, md);
 }
 
 /** (d) two healthy replicas with weights 4 and 1. */
@@ -181,3 +196,94 @@ async function weights(cluster: PgCluster): Promise<void> {
   writeResult('pg-weights', { rows }, md);
 }
 
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** Arrival rate of the stall rows (reads/s). */
+const STALL_RATE = 2000;
+
+/**
+ * (e) Tail latency (issue 10): replica1 behind a delay proxy in another process, 16 readers,
+ * `max: 10`, 6 s per run (first 1.5 s not counted); each condition against its own baseline with
+ * both replicas fast. Conditions: idle loop, a loop 40% busy with synchronous work, a CPU burner.
+ */
+async function tail(cluster: PgCluster): Promise<void> {
+  const proxies = await Promise.all(cluster.replicas.map((r) => DelayProxyProcess.start({ host: r.host, port: r.port })));
+  const slowPort = cluster.replicas[0]!.port;
+  const json: Record<string, unknown> = {};
+  try {
+    const measure = async (picker: PickerName, delayMs: number, condition: (typeof LOAD_CONDITIONS)[number], extra: Record<string, unknown> = {}, stall = false, stalling = stall): Promise<TailRun & { hedges: number; hedgeWins: number }> => {
+      proxies[0]!.setDelay(delayMs);
+      if (stalling) proxies[0]!.setStall(300, 2000);
+      const pool = new Pool({ primary: cluster.primary.url, replicas: proxies.map((p, i) => ({ host: p.host, port: p.port, user: 'postgres', database: 'postgres', name: `replica${i + 1}` })), max: 10, picker, ...extra });
+      pool.on('error', () => {});
+      try {
+        await pool.query('SELECT 1');
+        const before = pool.stats().hedges;
+        let r: TailRun;
+        if (stall) {
+          // Open loop: a stall holds every read that arrives during it, as in production.
+          const counted = (await openLoop(selectPort(pool), STALL_RATE, 12_000)).filter((o) => o.at >= 1500);
+          const sum = latencySummary(counted);
+          r = { share: shareOf(counted, slowPort), p50: sum.p50, p99: sum.p99, p999: sum.p999, reads: counted.length, failed: counted.filter((o) => !o.ok).length };
+        } else {
+          r = await tailRun(selectPort(pool), condition, slowPort);
+        }
+        const after = pool.stats().hedges;
+        return { ...r, hedges: after.sent - before.sent, hedgeWins: after.won - before.won };
+      } finally {
+        await pool.end();
+        proxies[0]!.setDelay(0);
+        proxies[0]!.setStall(0, 0);
+      }
+    };
+    const rows20: (string | number)[][] = [];
+    for (const condition of LOAD_CONDITIONS) {
+      const base = await measure('p2c', 0, condition);
+      const p2c = await measure('p2c', 20, condition);
+      const rr = await measure('round-robin', 20, condition);
+      json[`+20 ms, ${condition}`] = { base, p2c, rr };
+      rows20.push([condition, base.p99, pct(p2c.share), p2c.p99, p2c.p99 / base.p99, p2c.p999, pct(rr.share), rr.p99 / base.p99, p2c.failed + rr.failed]);
+    }
+    const base = await measure('p2c', 0, 'idle loop');
+    const p2c2 = await measure('p2c', 2, 'idle loop');
+    const rr2 = await measure('round-robin', 2, 'idle loop');
+    json['+2 ms, idle loop'] = { base, p2c: p2c2, rr: rr2 };
+    const md = `### Tail latency: one replica +20 ms through a delay proxy in another process (16 readers, max 10, 6 s runs, first 1.5 s not counted)\n\n`
+      + table(['client', 'baseline p99 (ms)', 'p2c slow share', 'p2c p99 (ms)', 'p2c p99 / baseline', 'p2c p99.9 (ms)', 'round-robin slow share', 'round-robin p99 / baseline', 'failed'], rows20)
+      + `\n\nOne replica +2 ms (idle loop): p2c sends it ${pct(p2c2.share)} of reads (fair share 50%), p50 ${p2c2.p50.toFixed(2)} ms `
+      + `vs round-robin ${pct(rr2.share)}, p50 ${rr2.p50.toFixed(2)} ms (baseline p50 ${base.p50.toFixed(2)} ms).`;
+    // A replica stalling 300 ms every 2 s, without and with hedged reads. p99.9 of 21,000 reads is
+    // the 21st slowest: one hiccup of this machine sets it. So three rounds, each with its own
+    // baseline (no stall) measured next to it, and the median of the ratios.
+    const stallRows: (string | number)[][] = [];
+    const hedge = { afterMillis: 'p95' as const, maxExtraLoad: 0.05 };
+    const ratios = { plain: [] as number[], hedged: [] as number[] };
+    for (let round = 1; round <= 3; round++) {
+      const base = await measure('p2c', 0, 'idle loop', {}, true, false);
+      const plain = await measure('p2c', 0, 'idle loop', {}, true);
+      const hedged = await measure('p2c', 0, 'idle loop', { hedge }, true);
+      json[`stall round ${round}`] = { base, plain, hedged };
+      ratios.plain.push(plain.p999 / base.p999);
+      ratios.hedged.push(hedged.p999 / base.p999);
+      stallRows.push([`round ${round}: baseline (no stall)`, base.p50, base.p99, base.p999, '-', '-']);
+      stallRows.push([`round ${round}: p2c, no hedging`, plain.p50, plain.p99, plain.p999, '-', `${(plain.p999 / base.p999).toFixed(2)}x`]);
+      stallRows.push([`round ${round}: p2c, hedge p95`, hedged.p50, hedged.p99, hedged.p999, `${pct(hedged.hedges / hedged.reads)} (${hedged.hedges}, ${hedged.hedgeWins} won)`, `${(hedged.p999 / base.p999).toFixed(2)}x`]);
+    }
+    // Round-robin keeps sending half the reads into the stall: more than a 5% budget can hedge.
+    for (const [label, extra] of [['round-robin, no hedging', {}], ['round-robin, hedge p95', { hedge }]] as const) {
+      const r = await measure('round-robin', 0, 'idle loop', extra, true);
+      json[`stall, ${label}`] = r;
+      stallRows.push([label, r.p50, r.p99, r.p999, 'hedge' in extra ? `${pct(r.hedges / r.reads)} (${r.hedges}, ${r.hedgeWins} won)` : '-', '-']);
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[1]!;
+    const hedgedRatios = [...ratios.hedged].sort((x, y) => x - y);
+    const mdStall = `\n\n#### One replica stalling 300 ms every 2 s (open loop: ${STALL_RATE} reads/s arriving at a fixed rate, 12 s runs, first 1.5 s not counted; latency from arrival)\n\n`
+      + table(['pool', 'p50 (ms)', 'p99 (ms)', 'p99.9 (ms)', 'extra queries (hedges sent, won)', 'p99.9 vs baseline'], stallRows)
+      + `\n\nHedge: \`{ afterMillis: 'p95', maxExtraLoad: 0.05 }\`. p99.9 vs the same round's baseline, median of 3 rounds: `
+      + `p2c without hedging ${med(ratios.plain).toFixed(2)}x, with hedging **${hedgedRatios[1]!.toFixed(2)}x** (${hedgedRatios.map((x) => x.toFixed(2)).join(', ')}).`;
+    // Chart: share of reads sent to the +20 ms replica, per client condition (round-robin: 50%).
+    writeResult('pg-tail', json, md + mdStall, tailShareChart);
+  } finally {
+    for (const p of proxies) await p.stop();
+  }
+}

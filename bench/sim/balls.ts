@@ -2,7 +2,8 @@
 // real pickers of src/picker.ts. Expected (Azar et al.): ~ln n / ln ln n vs ~ln ln n / ln d.
 
 import { createPicker, PowerOfDPicker, type Candidate } from '../../src/picker.js';
-import { lineChart, mean, seeded, table, writeResult } from '../lib.js';
+import { mean, seeded, table, writeResult } from '../lib.js';
+import { ballsChart } from './charts.js';
 
 type Strategy = { name: string; make: (random: () => number) => { pick(c: readonly Candidate[], cost: (i: number) => number): number } };
 
@@ -40,7 +41,5 @@ export function runBalls(seed = 1): void {
   }
   const md = `### (a) n balls into n bins: mean maximum load\n\n${table(['n', 'trials', ...STRATEGIES.map((s) => s.name)],
     results.map((r) => [r.n, r.trials, ...STRATEGIES.map((s) => r.maxLoad[s.name]!)]))}`;
-  const svg = lineChart('n balls into n bins: maximum load', 'n (log scale)', 'mean max load',
-    STRATEGIES.map((s) => ({ name: s.name, points: results.map((r) => [r.n, r.maxLoad[s.name]!] as const) })), { logX: true });
-  writeResult('sim-balls-into-bins', { seed, results }, md, svg);
+  writeResult('sim-balls-into-bins', { seed, results }, md, ballsChart);
 }

@@ -3,7 +3,8 @@
 
 import { runBalls } from './balls.js';
 import { simulate, type ServerModel } from './queue.js';
-import { barChart, lineChart, table, writeResult } from '../lib.js';
+import { table, writeResult } from '../lib.js';
+import { heterogeneousChart, manyProcessesChart, processPolicyLabel as label, stalenessChart } from './charts.js';
 
 const SEED = Number(process.env['P2C_BENCH_SEED'] ?? 42);
 
@@ -15,8 +16,7 @@ function heterogeneous(): void {
     `Fair share of the slow replica by capacity: ${(100 * (4 / 3) / (4 / 3 + 12)).toFixed(1)}%.\n\n` +
     table(['picker', 'mean time in system (ms)', 'p99 (ms)', 'slow replica share', 'fast replicas share (each)'],
       rows.map((r) => [r.policy, r.meanMs, r.p99Ms, `${(r.shares[0]! * 100).toFixed(1)}%`, r.shares.slice(1).map((s) => `${(s * 100).toFixed(1)}%`).join(' / ')]));
-  const svg = barChart('Heterogeneous replicas (one 3x slower), load 80%', 'ms', ['mean', 'p99'], rows.map((r) => ({ name: r.policy, values: [r.meanMs, r.p99Ms] })));
-  writeResult('sim-heterogeneous', { seed: SEED, servers, load: 0.8, rows }, md, svg);
+  writeResult('sim-heterogeneous', { seed: SEED, servers, load: 0.8, rows }, md, heterogeneousChart);
 }
 
 function manyProcesses(): void {
@@ -29,7 +29,6 @@ function manyProcesses(): void {
       rows.push({ processes, policy, meanMs: r.meanMs, p99Ms: r.p99Ms, oscillation: r.oscillation });
     }
   }
-  const label = (p: string) => p.replace('local:', '').replace('stale:least-connections:5', 'least-connections, shared view 5 ms stale');
   const verdicts = [1, 16, 64].map((n) => {
     const p2c = rows.find((r) => r.processes === n && r.policy === 'local:p2c')!;
     const rnd = rows.find((r) => r.processes === n && r.policy === 'local:random')!;
@@ -38,9 +37,7 @@ function manyProcesses(): void {
   const md = `### (c) Independent app processes, each balancing on its own local view (8 replicas, one 3x slower, load 80%)\n\n` +
     table(['processes', 'picker', 'mean (ms)', 'p99 (ms)', 'share swing (std dev over 10 ms windows)'], rows.map((r) => [r.processes, label(r.policy), r.meanMs, r.p99Ms, r.oscillation])) +
     `\n\n${verdicts.map((v) => `- ${v}`).join('\n')}`;
-  const svg = barChart('Independent processes: p99 time in system', 'p99 (ms)', ['1 process', '16 processes', '64 processes'],
-    policies.map((p) => ({ name: label(p), values: [1, 16, 64].map((n) => rows.find((r) => r.processes === n && r.policy === p)!.p99Ms) })));
-  writeResult('sim-many-processes', { seed: SEED, rows }, md, svg);
+  writeResult('sim-many-processes', { seed: SEED, rows }, md, manyProcessesChart);
 }
 
 function staleness(): void {
@@ -56,10 +53,8 @@ function staleness(): void {
   }
   const md = `### (d) Stale load information: every balancer sees in-flight counts refreshed every T ms\n\n` +
     table(['T (ms)', 'picker', 'mean (ms)', 'p99 (ms)', 'share swing'], rows.map((r) => [r.refreshMs, r.picker, r.meanMs, r.p99Ms, r.oscillation]));
-  // random is overloaded at every T (it ignores load): its p99 is off this chart's scale, see the table.
-  const svg = lineChart('Stale load information: p99 vs refresh period (random off scale)', 'refresh period T (ms, log scale)', 'p99 time in system (ms)',
-    pickers.filter((p) => p !== 'random').map((p) => ({ name: p, points: rows.filter((r) => r.picker === p).map((r) => [r.refreshMs, r.p99Ms] as const) })), { logX: true });
-  writeResult('sim-staleness', { seed: SEED, rows }, md, svg);
+  // random is overloaded at every T (it ignores load): the chart's log y axis shows it beside the others.
+  writeResult('sim-staleness', { seed: SEED, rows }, md, stalenessChart);
 }
 
 export function runSimulator(): void {

@@ -5,7 +5,7 @@ import { createPool, type Pool, type PoolConfig } from '../../adapters/mysql/ind
 import { startMyCluster, type MyCluster } from '../support/mysql-cluster.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { readLoad, untilWriteSucceeds, waitFor } from '../support/load.js';
-import { admin } from '../support/vitest-mysql.js';
+import { admin, waitForReplicas } from '../support/vitest-mysql.js';
 
 const read = (pool: Pool) => async () => ((await pool.promise().query('SELECT @@port AS port'))[0] as { port: number }[])[0]!.port;
 
@@ -53,7 +53,7 @@ describe('mysql fault scenarios', () => {
     expect(shares['round-robin']).toBeLessThan(0.6);
   });
 
-  it('replica killed under 32 readers: no failed read, ejected within 1 s', async () => {
+  it('replica killed under 32 readers: no failed read, ejected within 2 s', async () => {
     await withCluster(false, { ejectionMillis: 60_000 }, async (cluster, pool) => {
       const load = readLoad(read(pool), { readers: 32, durationMs: 3000 });
       await new Promise((r) => setTimeout(r, 1000));
@@ -66,8 +66,10 @@ describe('mysql fault scenarios', () => {
       const result = await load;
       console.log(`mysql kill: ${result.failed.length} failed of ${result.samples.length} reads; ejected ${ejectedAt - killedAt} ms after SIGKILL`);
       expect(result.failed.map((s) => s.error?.message)).toEqual([]);
-      expect(ejectedAt - killedAt).toBeLessThan(1000);
-      expect(result.share(cluster.replicas[1]!.port, 2000)).toBe(1);
+      // Typically ~20 ms; the bound leaves room for a machine where another process holds a core
+      // (1022 ms seen once there: the kill itself, waiting for the PIDs, counts in it).
+      expect(ejectedAt - killedAt).toBeLessThan(2000);
+      expect(result.share(cluster.replicas[1]!.port, 2500)).toBe(1);
     });
   });
 
@@ -75,6 +77,7 @@ describe('mysql fault scenarios', () => {
     await withCluster(false, {}, async (cluster, pool) => {
       const p = pool.promise();
       await p.query('CREATE TABLE IF NOT EXISTS t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+      await waitForReplicas(cluster); // on a loaded machine the table may not have reached the replica yet
       await cluster.primary.crash();
       await admin(cluster.replicas[0]!.adminUrl, 'STOP SLAVE');
       await admin(cluster.replicas[0]!.adminUrl, 'RESET SLAVE ALL');

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import Cursor from 'pg-cursor';
 import { Pool, PoolEndedError, HostUnavailableError, type HostInfo } from '../../adapters/pg/index.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { waitFor } from '../support/load.js';
 import { useCluster } from '../support/vitest-cluster.js';
 
 const cluster = useCluster({ replicas: 1 });
@@ -79,17 +80,25 @@ describe('pg.Pool surface', () => {
   it('connectionTimeoutMillis fails a connect to a host that never answers, as HostUnavailableError', async () => {
     const proxy = await FaultProxy.start({ host: '127.0.0.1', port: cluster().primary.port });
     cleanups.push(() => proxy.stop());
-    proxy.blackhole();
-    const pool = new Pool({ primary: { host: proxy.host, port: proxy.port, user: 'postgres', database: 'postgres' }, connectionTimeoutMillis: 300 });
+    const pool = new Pool({ primary: { host: proxy.host, port: proxy.port, user: 'postgres', database: 'postgres' }, connectionTimeoutMillis: 300, healthCheckIntervalMillis: 0 });
     cleanups.push(() => pool.end());
+    // The host answers its first check (roles are verified before anything is served), then goes silent.
+    await pool.query('SELECT 1');
+    const errorsBefore = pool.stats().hosts[0]!.errors;
+    pool.on('error', () => {}); // the idle connection reset below
+    proxy.reset();
+    await new Promise((r) => setTimeout(r, 50));
+    proxy.blackhole();
     const t0 = Date.now();
     const err = await pool.query('SELECT 1').catch((e: unknown) => e);
     const elapsed = Date.now() - t0;
     expect(err).toBeInstanceOf(HostUnavailableError);
-    expect(err).toMatchObject({ code: 'P2C_HOST_UNAVAILABLE', host: `127.0.0.1:${proxy.port}` });
+    expect(err).toMatchObject({ p2cCode: 'P2C_HOST_UNAVAILABLE', host: `127.0.0.1:${proxy.port}` });
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(5000);
-    expect(pool.stats().hosts[0]).toMatchObject({ inflight: 0, errors: 1 });
+    // A connect timeout is blamed once the host also fails a check of its own (it is black-holed).
+    await waitFor(() => pool.stats().hosts[0]!.errors === errorsBefore + 1, 5000);
+    expect(pool.stats().hosts[0]).toMatchObject({ inflight: 0 });
     expect(pool.stats().hosts[0]!.errorRate).toBeGreaterThan(0);
   });
 
@@ -104,7 +113,7 @@ describe('pg.Pool surface', () => {
     const running = pool.query('SELECT pg_sleep(1)');
     await new Promise((r) => setTimeout(r, 100));
     proxy.reset();
-    await expect(running).rejects.toMatchObject({ code: 'P2C_HOST_UNAVAILABLE' });
+    await expect(running).rejects.toMatchObject({ p2cCode: 'P2C_HOST_UNAVAILABLE', code: 'ECONNRESET', errno: expect.any(Number), syscall: 'read' }); // the driver's error, fields kept
     await expect(pool.query('SELECT 1')).rejects.toBeInstanceOf(HostUnavailableError);
     await proxy.heal();
     await expect(pool.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
@@ -120,7 +129,11 @@ describe('pg.Pool surface', () => {
     expect(pool.ending).toBe(true);
     expect(pool.ended).toBe(false);
     await expect(pool.query('SELECT 1')).rejects.toBeInstanceOf(PoolEndedError);
-    await expect(pool.connect()).rejects.toMatchObject({ code: 'P2C_POOL_ENDED' });
+    const endedErr = (await pool.connect().catch((e: unknown) => e)) as Error & { code?: unknown };
+    // pg's own error (its message, no code), marked as p2c's in a non-enumerable property.
+    expect(endedErr).toMatchObject({ message: 'Cannot use a pool after calling end on the pool', p2cCode: 'P2C_POOL_ENDED' });
+    expect(endedErr.code).toBeUndefined();
+    expect(Object.keys(endedErr)).toEqual([]);
     await expect(slow).resolves.toMatchObject({ rows: [{ done: 1 }] });
     await expect(held.query('SELECT 2 AS two')).resolves.toMatchObject({ rows: [{ two: 2 }] });
     held.release();

@@ -67,6 +67,55 @@ describe('routing on a real primary + 2 replicas', () => {
     expect(after).toBe(before + 1);
   });
 
+  it('a read whose wait in a saturated replica\'s own queue times out goes once to another host, unblamed', async () => {
+    // Replica A is so heavy that P2C prefers it even with its one connection leased; the read waits
+    // in pg-pool's queue there until connectionTimeoutMillis. Nothing was sent, so it may go elsewhere.
+    const c = cluster();
+    const [a, b] = c.replicas;
+    const p = new Pool({
+      primary: c.primary.url,
+      replicas: [{ connectionString: a!.url, name: 'a', weight: 1000, max: 1 }, { connectionString: b!.url, name: 'b', weight: 1 }],
+      connectionTimeoutMillis: 150,
+    });
+    p.on('error', () => {});
+    try {
+      await p.query('SELECT 1');
+      const held = await p.connect({ role: 'replica' });
+      try {
+        expect((await held.query('SELECT inet_server_port() AS port')).rows[0].port).toBe(a!.port);
+        expect(await port(p)).toBe(b!.port);
+        const hostA = p.stats().hosts.find((h) => h.name === 'a')!;
+        expect(hostA.errors).toBe(0);
+        expect(hostA.state).toBe('up');
+      } finally {
+        held.release();
+      }
+    } finally {
+      await p.end();
+    }
+  });
+
+  it('with no other host, the driver\'s queue-wait timeout reaches the caller unchanged, naming the host', async () => {
+    const c = cluster();
+    const p = new Pool({ primary: c.primary.url, replicas: [{ connectionString: c.replicas[0]!.url, name: 'only', max: 1 }], connectionTimeoutMillis: 150, fallbackToPrimary: false });
+    p.on('error', () => {});
+    try {
+      await p.query('SELECT 1');
+      const held = await p.connect({ role: 'replica' });
+      try {
+        const err = await p.query('SELECT 1').then(() => undefined, (e: unknown) => e as Error & { host?: string; code?: string });
+        expect(err?.message).toBe('timeout exceeded when trying to connect');
+        expect(err?.host).toBe('only');
+        expect(err?.code).toBeUndefined();
+        expect(Object.keys(err!)).not.toContain('host');
+      } finally {
+        held.release();
+      }
+    } finally {
+      await p.end();
+    }
+  });
+
   it('passes SQL errors through unchanged', async () => {
     await expect(pool.query('SELEC 1')).rejects.toMatchObject({ code: '42601' });
     await expect(pool.query("INSERT INTO items(id, name) VALUES (1, 'x'), (1, 'y')")).rejects.toMatchObject({ code: '23505' });

@@ -40,10 +40,10 @@ describe('OpenTelemetry', () => {
   it('spans and metrics carry the database client attributes; no password or parameter ever', async () => {
     const t = sdk();
     const c = cluster();
-    // The first replica refuses connections, so one read fails there and is retried elsewhere.
+    // The first replica starts refusing connections once the pool has verified it, so one read
+    // fails there and is retried elsewhere.
     const proxy = await FaultProxy.start({ host: c.replicas[0]!.host, port: c.replicas[0]!.port });
     cleanups.push(() => proxy.stop());
-    await proxy.refuse();
     const pool = new Pool({
       primary: withPassword(c.primary.url),
       replicas: [{ host: proxy.host, port: proxy.port, user: 'postgres', password: PASSWORD, database: 'postgres', name: 'refusing' }, withPassword(c.replicas[1]!.url)],
@@ -51,7 +51,11 @@ describe('OpenTelemetry', () => {
       picker: 'round-robin', healthCheckIntervalMillis: 0,
     });
     cleanups.push(() => pool.end());
-    await pool.query('SELECT $1::text AS v', [PARAM]); // round-robin: the refusing replica first, then the retry
+    pool.on('error', () => {}); // idle connections reset by refuse()
+    await pool.query({ text: 'SELECT 1', role: 'primary' }); // the first checks have verified every host
+    t.spans.reset();
+    await proxy.refuse();
+    await pool.query('SELECT $1::text AS v', [PARAM]); // round-robin: one of the two reads meets the refusing replica and is retried
     await pool.query('SELECT $1::text AS v', [PARAM]);
     await pool.query('CREATE TEMP TABLE IF NOT EXISTS x (v text)');
     const client = await pool.connect();
@@ -70,7 +74,7 @@ describe('OpenTelemetry', () => {
     expect(ok.attributes['db.query.text']).toBeUndefined();
     const failed = reads.find((s) => s.attributes['p2c.host'] === 'refusing')!;
     expect(failed.status.code).toBe(2);
-    expect(failed.attributes['error.type']).toBe('P2C_HOST_UNAVAILABLE');
+    expect(failed.attributes['error.type']).toBe('ECONNREFUSED'); // the driver's code, kept on the error
     const retry = reads.find((s) => s.attributes['p2c.retry'] === true)!;
     expect(retry.links[0]!.context.spanId).toBe(failed.spanContext().spanId);
     expect(spans.find((s) => s.name === 'CREATE')!.attributes['p2c.role']).toBe('primary');
@@ -91,6 +95,34 @@ describe('OpenTelemetry', () => {
     const everything = JSON.stringify({ spans: spans.map((s) => ({ name: s.name, attributes: s.attributes, events: s.events, status: s.status })), metrics });
     expect(everything).not.toContain(PASSWORD);
     expect(everything).not.toContain(PARAM);
+  });
+
+  it('a hedged read: the hedge has its own span (p2c.hedge, linked hedge-of the original) and counts in p2c.hedges', async () => {
+    const c = cluster();
+    const t = sdk();
+    const pool = new Pool({
+      primary: c.primary.url,
+      replicas: c.replicas.map((r, i) => ({ connectionString: r.url, name: `replica${i + 1}` })),
+      picker: 'round-robin',
+      hedge: { afterMillis: 30, maxExtraLoad: 1 },
+      telemetry: { tracerProvider: t.tracerProvider, meterProvider: t.meterProvider },
+    });
+    cleanups.push(() => pool.end());
+    await pool.query('SELECT 1');
+    const slow = c.replicas[0]!.port;
+    for (let i = 0; i < 2; i++) await pool.query(`SELECT CASE WHEN inet_server_port() = ${slow} THEN pg_sleep(3) END AS s`);
+    await waitFor(() => pool.stats().hosts.every((h) => h.inflight === 0), 5000);
+    const spans = t.spans.getFinishedSpans().filter((s) => s.name === 'SELECT');
+    const hedge = spans.find((s) => s.attributes['p2c.hedge'] === true)!;
+    expect(hedge).toBeDefined();
+    expect(hedge.attributes['p2c.host']).toBe('replica2');
+    const original = spans.find((s) => s.spanContext().spanId === hedge.links[0]!.context.spanId)!;
+    expect(original.attributes['p2c.host']).toBe('replica1');
+    expect(hedge.links[0]!.attributes).toEqual({ 'p2c.link': 'hedge-of' });
+    expect(hedge.attributes['p2c.retry']).toBeUndefined();
+    const metrics = await t.metrics();
+    expect(metrics.find((m) => m.descriptor.name === 'p2c.hedges')!.dataPoints[0]!.value).toBe(1);
+    expect(metrics.find((m) => m.descriptor.name === 'p2c.retries')).toBeUndefined();
   });
 
   it('records the query text only when asked, and never the parameters', async () => {
@@ -133,7 +165,7 @@ describe('typed host events', () => {
     pool.on('error', () => {}); // the refused host's idle connections report here
     const events: string[] = [];
     pool.on('primaryChanged', (now: { name: string } | undefined, before: unknown) => events.push(`primaryChanged:${now?.name}:${String(before)}`));
-    for (const e of ['hostEjected', 'hostDown', 'hostUp']) pool.on(e, (h: { name: string; state: string }) => events.push(`${e}:${h.name}:${h.state}`));
+    for (const e of ['hostEjected', 'hostDown', 'hostUp'] as const) pool.on(e, (h: { name: string; state: string }) => events.push(`${e}:${h.name}:${h.state}`));
     await pool.query('SELECT 1');
     expect(events).toEqual([`primaryChanged:127.0.0.1:${c.primary.port}:undefined`]);
     await proxy.refuse();

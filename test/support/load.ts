@@ -54,7 +54,7 @@ export async function waitFor(fn: () => boolean | Promise<boolean>, timeoutMs = 
 
 /**
  * Retries `write` (which returns the serving port) until it succeeds, for at most `limitMs`.
- * Returns ms from start to the first success (-1 if none), the error codes seen meanwhile, and
+ * Returns ms from start to the first success (-1 if none), the error codes seen meanwhile (p2cCode, else code), and
  * the slowest failing attempt.
  */
 export async function untilWriteSucceeds(write: () => Promise<number>, limitMs = 15_000): Promise<{ after: number; port: number; codes: Set<string>; slowestFailure: number }> {
@@ -67,7 +67,7 @@ export async function untilWriteSucceeds(write: () => Promise<number>, limitMs =
       const port = await write();
       return { after: Date.now() - t0, port, codes, slowestFailure };
     } catch (err) {
-      codes.add((err as { code?: string }).code ?? 'no code');
+      codes.add((err as { p2cCode?: string; code?: string }).p2cCode ?? (err as { code?: string }).code ?? 'no code'); // p2c's code for host failures (the driver's is kept in `code`)
       slowestFailure = Math.max(slowestFailure, Date.now() - t);
       await new Promise((r) => setTimeout(r, 10));
     }

@@ -22,7 +22,10 @@ function startWatchdog(): void {
   writeFileSync(pidFile, '');
   // Lines are PIDs to kill, or temp dirs (absolute paths) to remove once the servers are gone.
   const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; `
-    + `for p in $(grep -v '^/' '${pidFile}' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; sleep 1; `
+    + `for p in $(grep -v '^/' '${pidFile}' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; `
+    // Servers still starting (not yet tracked) are found by the PID files in the tracked dirs.
+    + `for d in $(grep '^/' '${pidFile}' 2>/dev/null); do for f in $(find "$d" -maxdepth 3 -name '*.pid' 2>/dev/null); do p=$(head -n 1 "$f"); `
+    + `grep -qaE 'postgres|mariadbd|mysqld' "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p" 2>/dev/null; done; done; sleep 1; `
     + `for d in $(grep '^/' '${pidFile}' 2>/dev/null); do rm -rf "$d"; done; rm -f '${pidFile}'`;
   const child = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
   child.unref();
@@ -48,7 +51,7 @@ export function track(pid: number): void {
   if (hooked) return;
   hooked = true;
   const killAll = () => {
-    for (const p of live) {
+    for (const p of [...live, ...startingServers()]) {
       try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
     }
     live.clear();
@@ -57,6 +60,36 @@ export function track(pid: number): void {
   process.once('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => { killAll(); process.exit(130); });
+  }
+}
+
+/** PIDs in the PID files (postmaster.pid, mysqld's) under the tracked dirs: servers still starting, not yet tracked. */
+function startingServers(): number[] {
+  const pids: number[] = [];
+  const scan = (dir: string, depth: number) => {
+    let entries: import('node:fs').Dirent[];
+    try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory() && depth > 0) scan(path, depth - 1);
+      else if (e.isFile() && e.name.endsWith('.pid')) {
+        try {
+          const pid = Number(readFileSync(path, 'utf8').split('\n')[0]);
+          // A crashed server leaves its PID file behind: only a live server process under that PID is killed.
+          if (Number.isInteger(pid) && pid > 1 && pid !== process.pid && /postgres|mariadbd|mysqld/.test(commandOf(pid))) pids.push(pid);
+        } catch { /* gone meanwhile */ }
+      }
+    }
+  };
+  for (const d of dirs) scan(d, 3);
+  return pids;
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
   }
 }
 

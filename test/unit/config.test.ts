@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pool } from '../../adapters/pg/index.js';
 import { ConfigError } from '../../src/errors.js';
+import { pgDriverSpec } from '../../adapters/pg/options.js';
 
 function configError(config: unknown): ConfigError {
   try {
@@ -68,5 +69,34 @@ describe('multi-host config validation', () => {
     expect(pool.options.max).toBe(3);
     expect(pool.stats().hosts).toHaveLength(1);
     await pool.end();
+  });
+});
+
+describe('pg host names and telemetry endpoints come from pg\'s own connection-string parser', () => {
+  it.each([
+    ['postgres://u:secret@db1:5433/app', 'db1:5433', 'app'],
+    ['postgres://u@/app?host=/var/run/postgresql', '/var/run/postgresql:5432', 'app'],
+    ['postgres://u@db1/app?port=6543', 'db1:6543', 'app'],
+    ['socket:/var/run/postgresql?db=app&user=u', '/var/run/postgresql:5432', 'app'],
+    ['postgresql://u@[::1]:5434/app', '[::1]:5434', 'app'],
+  ])('%s -> %s, database %s', (url, name, database) => {
+    const options = pgDriverSpec.fromUrl(url);
+    expect(pgDriverSpec.describe(options)).toBe(name);
+    const endpoint = pgDriverSpec.endpoint(options);
+    expect(`${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${endpoint.port}`).toBe(name);
+    expect(endpoint.database).toBe(database);
+  });
+
+  it('a libpq keyword string is a ConfigError that does not repeat it (pg would read it as host "base")', () => {
+    const err = configError({ primary: 'host=db3 port=7000 user=u password=secret dbname=app', replicas: [] });
+    expect(err.key).toBe('primary');
+    expect(err.message).toMatch(/not a postgres:\/\/ URL/);
+    expect(err.message).not.toContain('secret');
+    expect(() => configError({ connectionString: 'host=db3 password=secret' })).not.toThrow();
+  });
+
+  it('the connection string wins over discrete options, as in pg', () => {
+    expect(pgDriverSpec.describe({ connectionString: 'postgres://db1:5433/app', host: 'other', port: 1 })).toBe('db1:5433');
+    expect(pgDriverSpec.describe({ host: 'db3', port: 5999 })).toBe('db3:5999');
   });
 });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { HostMetrics } from '../../src/metrics.js';
 
-const opts = { latencyDecayMillis: 10_000, errorDecayMillis: 30_000 };
+const opts = { latencyStaleMillis: 2000, errorDecayMillis: 30_000 };
 
-describe('HostMetrics latency (peak EWMA)', () => {
+describe('HostMetrics latency (time-weighted mean, samples weighed by the idle share of the event loop)', () => {
   it('has no estimate before the first sample, then takes the first sample as is', () => {
     const m = new HostMetrics(opts);
     expect(m.latencyMs(0)).toBeUndefined();
@@ -11,28 +11,68 @@ describe('HostMetrics latency (peak EWMA)', () => {
     expect(m.latencyMs(1000)).toBe(5);
   });
 
-  it('jumps to a higher sample at once (peak sensitivity)', () => {
+  it('averages samples, older ones fading with time constant latencyStaleMillis / 4', () => {
     const m = new HostMetrics(opts);
-    m.observeLatency(0, 5);
-    m.observeLatency(1, 50);
-    expect(m.latencyMs(1)).toBe(50);
+    m.observeLatency(0, 2);
+    m.observeLatency(0, 4);
+    expect(m.latencyMs(0)).toBeCloseTo(3, 12);
+    // 500 ms later the two old samples weigh 2/e together.
+    m.observeLatency(500, 10);
+    const w = 2 * Math.exp(-1);
+    expect(m.latencyMs(500)).toBeCloseTo((3 * w + 10) / (w + 1), 12);
   });
 
-  it('blends a lower sample with weight 1 - exp(-elapsed/tau)', () => {
-    const m = new HostMetrics(opts);
-    m.observeLatency(0, 10);
-    m.observeLatency(10_000, 2);
-    // At t=10 s the old estimate has decayed to 10/e; the blend weights it by e^-1 again.
-    const decayed = 10 * Math.exp(-1);
-    const expected = decayed * Math.exp(-1) + 2 * (1 - Math.exp(-1));
-    expect(m.latencyMs(10_000)).toBeCloseTo(expected, 12);
+  it('a burst of samples delayed by a stall of this process barely moves the estimate of a busy host', () => {
+    // A host answering in 1 ms to 16 readers: 160 samples in the last 10 ms, the loop half idle.
+    const busy = () => {
+      const m = new HostMetrics(opts);
+      for (let t = 0; t < 10; t++) for (let i = 0; i < 16; i++) m.observeLatency(t, 1, 0.5);
+      return m;
+    };
+    const m = busy();
+    // 16 completions delayed by a 30 ms stall: the loop was idle for ~1 ms of each 31 ms wait.
+    for (let i = 0; i < 16; i++) m.observeLatency(40, 31, 1 / 31);
+    expect(m.latencyMs(40)).toBeLessThan(2);
+    // The same samples on an idle loop are the host's: the estimate moves much further.
+    const n = busy();
+    for (let i = 0; i < 16; i++) n.observeLatency(40, 31, 1);
+    expect(n.latencyMs(40)).toBeGreaterThan(m.latencyMs(40)! + 3);
   });
 
-  it('decays toward zero between samples so an idle host is tried again', () => {
+  it('never decays toward 0 without traffic; the first sample after a quiet period weighs most', () => {
     const m = new HostMetrics(opts);
-    m.observeLatency(0, 20);
-    expect(m.latencyMs(10_000)).toBeCloseTo(20 / Math.E, 12);
-    expect(m.latencyMs(30_000)).toBeCloseTo(20 * Math.exp(-3), 12);
+    for (let i = 0; i < 100; i++) m.observeLatency(i, 21);
+    expect(m.latencyMs(60_000)).toBeCloseTo(21, 9);
+    m.observeLatency(60_000, 1); // the host recovered
+    expect(m.latencyMs(60_000)).toBeLessThan(1.01);
+  });
+
+  it('is due one exploring read per latencyStaleMillis / 8 while it has fewer than 16 samples', () => {
+    const m = new HostMetrics(opts);
+    m.observeLatency(0, 21);
+    expect(m.exploreDue(249)).toBe(false);
+    expect(m.exploreDue(250)).toBe(true);
+  });
+
+  it('is due one exploring read per latencyStaleMillis without samples', () => {
+    const m = new HostMetrics(opts);
+    expect(m.exploreDue(10_000)).toBe(false); // never sampled: costed at the others' median instead
+    for (let i = 0; i < 16; i++) m.observeLatency(0, 21);
+    expect(m.exploreDue(1999)).toBe(false);
+    expect(m.exploreDue(2000)).toBe(true);
+    m.explored(2000);
+    expect(m.exploreDue(3999)).toBe(false);
+    expect(m.exploreDue(4000)).toBe(true);
+    m.observeLatency(4100, 21);
+    expect(m.exploreDue(5000)).toBe(false);
+  });
+
+  it('resetLatency forgets the estimate', () => {
+    const m = new HostMetrics(opts);
+    m.observeLatency(0, 21);
+    m.resetLatency();
+    expect(m.latencyMs(5000)).toBeUndefined();
+    expect(m.sampled).toBe(false);
   });
 });
 

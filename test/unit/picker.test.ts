@@ -15,11 +15,20 @@ function scripted(...values: number[]): () => number {
 const cands = (...inflight: number[]) => inflight.map((n) => ({ inflight: n }));
 
 describe('hostCost', () => {
-  it('is latency * (inflight + 1) / capacity * (1 + 10 * errors) / weight', () => {
-    expect(hostCost(4, 1, 10, 0, 1)).toBe(0.8);
-    expect(hostCost(4, 1, 10, 0.5, 1)).toBeCloseTo(0.8 * 6, 12);
-    expect(hostCost(4, 1, 10, 0, 2)).toBe(0.4);
+  it('is (latency + 1 ms) * (1 + (inflight + 1) / (capacity * weight)) * (1 + 10 * errors)', () => {
+    expect(hostCost(4, 0, 10, 0, 1)).toBeCloseTo(5.5, 12);
+    expect(hostCost(4, 9, 10, 0, 1)).toBe(10);
+    expect(hostCost(4, 4, 10, 0.5, 1)).toBeCloseTo(5 * 1.5 * 6, 12);
+    expect(hostCost(4, 9, 10, 0, 0.25)).toBe(25);
     expect(hostCost(4, 0, 10, 0, 0)).toBe(Infinity);
+  });
+
+  it('estimates response time: an idle 21 ms host costs more than a 1 ms host with 20 queries on 10 connections', () => {
+    expect(hostCost(21, 0, 10, 0, 1)).toBeGreaterThan(hostCost(1, 20, 10, 0, 1) * 3);
+  });
+
+  it('between sub-millisecond hosts load decides: 0.2 ms with 16 in flight costs more than an idle 0.6 ms', () => {
+    expect(hostCost(0.2, 16, 10, 0, 1)).toBeGreaterThan(hostCost(0.6, 0, 10, 0, 1));
   });
 });
 
@@ -105,9 +114,9 @@ describe('Cluster.choose with a fake clock', () => {
     const { c, hosts } = cluster(scripted(0, 0.99, 0.4));
     hosts[1]!.metrics.observeLatency(0, 2); // r1: 2 ms
     hosts[2]!.metrics.observeLatency(0, 4); // r2: 4 ms, r3 unsampled -> median 3 ms
-    // candidates [r1, r2, r3]: a = 0 (r1, cost 0.2), b = floor(0.99*2)=1 -> 2 (r3, cost 0.3)
+    // candidates [r1, r2, r3]: a = 0 (r1, cost 3 * 1.1), b = floor(0.99*2)=1 -> 2 (r3, cost 4 * 1.1)
     expect(c.choose('read').name).toBe('r1');
-    hosts[1]!.metrics.inflight = 1; // r1 now 0.4 > r3 0.3
+    hosts[1]!.metrics.inflight = 4; // r1 now 3 * (1 + 5/10) = 4.5 > r3 4.4
     const again = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: scripted(0, 0.99) }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
     expect(again.choose('read').name).toBe('r3');
   });
@@ -122,11 +131,16 @@ describe('Cluster.choose with a fake clock', () => {
     hosts[0]!.state = 'down';
     c.invalidate(); // hosts changed behind the cluster's back
     expect(() => c.choose('write')).toThrowError(expect.objectContaining({ code: 'P2C_NO_PRIMARY' }));
+    // The driver's error that put the primary out is the `cause`.
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    hosts[0]!.noteError(refused);
+    expect(() => c.choose('write')).toThrowError(expect.objectContaining({ code: 'P2C_NO_PRIMARY', cause: refused }));
   });
 
-  it('refuses work once ending', () => {
+  it('still places work accepted before end() (new work is refused by the executor, see assertOpen)', () => {
     const { c } = cluster(() => 0);
     c.ending = true;
-    expect(() => c.choose('read')).toThrowError(expect.objectContaining({ code: 'P2C_POOL_ENDED' }));
+    expect(c.choose('read').role).toBe('replica');
+    expect(() => c.assertOpen()).toThrowError(expect.objectContaining({ code: 'P2C_POOL_ENDED' }));
   });
 });

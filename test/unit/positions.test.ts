@@ -51,8 +51,13 @@ describe('error classification', () => {
     expect(pgHostError(err({ code: '57P01' }))).toBe(true);
     expect(pgHostError(err({ code: '53300' }))).toBe(true);
     expect(pgHostError(err({ code: '08006' }))).toBe(true);
+    expect(pgHostError(err({ code: '57P01', severity: 'FATAL' }))).toBe(true);
+    // A serving server's ERROR with a class 08 code is about postgres_fdw's or dblink's remote server.
+    expect(pgHostError(err({ code: '08001', severity: 'ERROR' }))).toBe(false);
+    expect(pgHostError(err({ code: '08006', severity: 'ERROR' }))).toBe(false);
     expect(pgHostError(err({}, 'Connection terminated unexpectedly'))).toBe(true);
-    expect(pgHostError(err({}, 'Query read timeout'))).toBe(true);
+    // pg's query_timeout is the client giving up: the host is asked before it is blamed (errorKind 'timeout').
+    expect(pgHostError(err({}, 'Query read timeout'))).toBe(false);
     expect(pgHostError(err({ code: '42601' }))).toBe(false);
     expect(pgHostError(err({ code: '23505' }))).toBe(false);
     expect(pgHostError(err({ code: '25006' }))).toBe(false);

@@ -1,0 +1,133 @@
+// Hedged reads (Dean & Barroso, "The Tail at Scale", CACM 2013): a read not answered after a delay
+// is also sent to another replica; the first answer wins and the other statement is cancelled.
+// This module holds the policy (when, how often) and the race of one read; the executor runs them.
+// Pure: no clock, no I/O.
+
+import type { HedgeOptions } from './config.js';
+
+/** Hedging counters, in `pool.stats().hedges`. */
+export interface HedgeStats {
+  /** Second requests sent. */
+  sent: number;
+  /** Reads answered by the second request. */
+  won: number;
+  /** Cancel requests sent for the losing statement. */
+  cancelled: number;
+  /** Cancel requests that failed or timed out (their connection is destroyed, not reused). */
+  cancelFailed: number;
+  /** Hedges not sent because the extra-load budget was spent. */
+  overBudget: number;
+}
+
+export const emptyHedgeStats = (): HedgeStats => ({ sent: 0, won: 0, cancelled: 0, cancelFailed: 0, overBudget: 0 });
+
+const WINDOW = 512;
+const RECOMPUTE_EVERY = 64;
+const MIN_SAMPLES = 64;
+/** Most hedges that may be sent in a burst once the budget has filled up. */
+const BURST = 40;
+/**
+ * Tokens only a read still unanswered after twice its delay may spend (see Executor.armHedge): a
+ * read at its first delay hedges only from a nearly full budget, so the many reads that noise
+ * pushes just past the delay do not spend what a stall's stragglers need.
+ */
+const RESERVE = BURST - 2;
+
+/**
+ * When to hedge: after a fixed delay or the 95th percentile of the last 512 replica reads, and only
+ * while the token budget allows: every read adds `maxExtraLoad` of a token, every hedge spends one.
+ */
+export class HedgePolicy {
+  private tokens = 1;
+  private readonly window = new Float64Array(WINDOW);
+  private count = 0;
+  private next = 0;
+  private p95 = NaN;
+
+  constructor(readonly options: Required<HedgeOptions>) {}
+
+  /** A hedgeable read starts: its delay before a hedge (ms), or undefined while p95 is not known yet. */
+  delayFor(): number | undefined {
+    this.tokens = Math.min(BURST, this.tokens + this.options.maxExtraLoad);
+    const after = this.options.afterMillis;
+    if (after !== 'p95') return after;
+    return Number.isNaN(this.p95) ? undefined : this.p95;
+  }
+
+  /** Spends a token for one hedge; false when the budget is spent (`keepReserve`: below the reserve). */
+  take(keepReserve = false): boolean {
+    if (this.tokens < (keepReserve ? 1 + RESERVE : 1)) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** A replica read's response time (ms), for the 'p95' delay. */
+  observe(ms: number): void {
+    if (this.options.afterMillis !== 'p95') return;
+    this.window[this.next] = ms;
+    this.next = (this.next + 1) % WINDOW;
+    this.count++;
+    if (this.count >= MIN_SAMPLES && this.count % RECOMPUTE_EVERY === 0) {
+      const n = Math.min(this.count, WINDOW);
+      const sorted = this.window.slice(0, n).sort();
+      this.p95 = sorted[Math.min(n - 1, Math.ceil(0.95 * n) - 1)]!;
+    }
+  }
+
+  /** The current 'p95' delay, NaN until known (for tests and stats). */
+  get percentile95(): number {
+    return this.p95;
+  }
+}
+
+/** One attempt of a raced read while its statement runs: where, and the cancel sent for it. */
+export interface Running<H, C> {
+  readonly host: H;
+  readonly conn: C;
+  /** Clock ms when the statement was sent. */
+  readonly startedAt: number;
+  /** Gives the statement up: its connection destroyed, its attempt ended. */
+  readonly abort: () => void;
+  /** Bounds the wait for the statement once its cancel was taken. */
+  abortTimer?: ReturnType<typeof setTimeout>;
+  cancel?: Promise<void>;
+}
+
+/**
+ * The race of one read: attempt 0 (the original, with its own retry) and attempt 1 (the hedge).
+ * A success settles it at once; an error waits for the other attempt while that one still runs,
+ * and when both fail the first error is the caller's.
+ */
+export class HedgeRace<H, C> {
+  /** The caller's callback, called once by whichever attempt settles the race. */
+  constructor(readonly deliver: (err: Error | undefined, value?: unknown) => void) {}
+  settled = false;
+  launched = false;
+  /** The hedge delay of this read (ms). */
+  delay = 0;
+  /** The timer that starts the hedge, cleared once the race is settled. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bounds the wait for the other attempt after one failed. */
+  waitTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly running: [Running<H, C> | undefined, Running<H, C> | undefined] = [undefined, undefined];
+  private readonly finished = [false, false];
+  private firstError: Error | undefined;
+
+  /**
+   * Settles attempt `i`: returns what the caller gets now (`deliver`), or undefined to wait for the
+   * other attempt. `final`: an error not worth waiting for (or the wait ran out).
+   */
+  finish(i: 0 | 1, err: Error | undefined, final = false): { deliver: true; err: Error | undefined } | undefined {
+    this.finished[i] = true;
+    if (this.settled) return undefined;
+    if (err !== undefined) {
+      this.firstError ??= err;
+      const other = i === 0 ? 1 : 0;
+      if (!final && this.launched && !this.finished[other]) return undefined;
+      this.settled = true;
+      return { deliver: true, err: this.firstError };
+    }
+    this.settled = true;
+    return { deliver: true, err: undefined };
+  }
+}
