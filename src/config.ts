@@ -5,6 +5,17 @@ import { ConfigError } from './errors.js';
 import { PICKER_NAMES, type PickerName, type Random } from './picker.js';
 import type { HostRole } from './host.js';
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './health.js';
+import type { DiscoveryProvider } from './discovery.js';
+
+/**
+ * libpq's `target_session_attrs`, as the pool honours it: 'any', 'read-write' and 'primary' change
+ * nothing (writes and `connect()` on the primary, reads balanced over replicas); 'read-only' and
+ * 'standby' never use the primary (writes fail with NoPrimaryError, reads never fall back to it,
+ * `connect()` leases a replica); 'prefer-standby' leases replicas on `connect()` and falls back to
+ * the primary when none is up.
+ */
+export type TargetSessionAttrs = 'any' | 'read-write' | 'primary' | 'read-only' | 'standby' | 'prefer-standby';
+export const TARGET_SESSION_ATTRS: readonly TargetSessionAttrs[] = ['any', 'read-write', 'primary', 'read-only', 'standby', 'prefer-standby'];
 
 /**
  * Options of the `telemetry` pool option. Off unless given. Telemetry needs `@opentelemetry/api`
@@ -88,6 +99,15 @@ export interface CoreOptions {
    */
   detectRoles?: boolean;
   /**
+   * Follow a changing host list: `dnsDiscovery({ name })` or `patroniDiscovery({ urls })` (or your
+   * own provider). Hosts that appear are added, hosts that vanish are drained and removed.
+   */
+  discovery?: DiscoveryProvider;
+  /** Which hosts writes and `connect()` may use, as libpq's option of that name (see TargetSessionAttrs). Default 'any'. */
+  targetSessionAttrs?: TargetSessionAttrs;
+  /** Longest wait (ms) for a removed host's work and leased connections before its connections are closed anyway. Default 30000. */
+  drainTimeoutMillis?: number;
+  /**
    * Every replica connection is a read-only session (PostgreSQL `default_transaction_read_only`,
    * MySQL `SET SESSION TRANSACTION READ ONLY`), so a write the classifier missed fails there and
    * is re-run once on the primary instead of landing on a replica. Default true.
@@ -153,17 +173,22 @@ export interface ClusterSpec<O extends object> {
   readonly telemetry: TelemetryOptions | undefined;
   readonly detectRoles: boolean;
   readonly readOnlyReplicas: boolean;
+  /** Driver options at the top level, applied to every host (added and discovered ones too). */
+  readonly shared: Readonly<Record<string, unknown>>;
+  readonly discovery: DiscoveryProvider | undefined;
+  readonly targetSessionAttrs: TargetSessionAttrs;
+  readonly drainTimeoutMillis: number;
 }
 
 const HEALTH_KEYS = ['ejectAfterFailures', 'ejectErrorRate', 'ejectMinSamples', 'ejectionMillis', 'maxEjectionMillis', 'ejectionJitter', 'slowStartMillis', 'downAfterProbes'] as const;
 const CORE_KEYS = new Set(['primary', 'replicas', 'hosts', 'picker', 'fallbackToPrimary', 'latencyStaleMillis', 'errorDecayMillis', 'random',
   'retryReads', 'healthCheckIntervalMillis', 'healthCheckTimeoutMillis', 'maxReplicationLagMillis', 'consistency', 'queryTimeoutMillis',
-  'maxWaitingClients', 'hedge', 'telemetry', 'detectRoles', 'readOnlyReplicas', ...HEALTH_KEYS]);
+  'maxWaitingClients', 'hedge', 'telemetry', 'detectRoles', 'readOnlyReplicas', 'discovery', 'targetSessionAttrs', 'drainTimeoutMillis', ...HEALTH_KEYS]);
 const HOST_EXTRA_KEYS = new Set(['name', 'weight']);
 
 /** True when `config` uses the multi-host form (has `primary` or `replicas`). */
 export function isMultiHost(config: unknown): boolean {
-  return typeof config === 'object' && config !== null && ('primary' in config || 'replicas' in config || 'hosts' in config);
+  return typeof config === 'object' && config !== null && ('primary' in config || 'replicas' in config || 'hosts' in config || 'discovery' in config);
 }
 
 /**
@@ -180,12 +205,13 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     checkDriverValue(driver, key, config[key]);
     shared[key] = config[key];
   }
-  const discover = config['hosts'] !== undefined;
+  const discovery = discoveryOption(config['discovery']);
+  const discover = config['hosts'] !== undefined || (discovery !== undefined && config['primary'] === undefined);
   const hosts: HostSpec<O>[] = [];
   if (discover) {
     if (config['primary'] !== undefined || config['replicas'] !== undefined) throw new ConfigError('hosts', 'cannot be combined with primary/replicas');
-    const list = config['hosts'];
-    if (!Array.isArray(list) || list.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
+    const list = config['hosts'] ?? [];
+    if (!Array.isArray(list) || (list.length === 0 && discovery === undefined)) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
     // Roles are unknown until each host is asked; they start as replicas and no write is sent before discovery.
     list.forEach((h, i) => hosts.push(hostSpec('replica', `hosts[${i}]`, h, shared, driver)));
   } else {
@@ -243,7 +269,37 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
     telemetry: telemetryOptions(config['telemetry']),
     detectRoles: bool(config, 'detectRoles', true),
     readOnlyReplicas: bool(config, 'readOnlyReplicas', true),
+    shared,
+    discovery,
+    targetSessionAttrs: targetSessionAttrs(config['targetSessionAttrs']),
+    drainTimeoutMillis: nonNegative(config, 'drainTimeoutMillis', 30_000),
   };
+}
+
+function discoveryOption(value: unknown): DiscoveryProvider | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || typeof (value as DiscoveryProvider).discover !== 'function') {
+    throw new ConfigError('discovery', 'must be a discovery provider: dnsDiscovery({ name }), patroniDiscovery({ urls }) or { kind, discover(signal) }');
+  }
+  const interval = (value as DiscoveryProvider).intervalMillis;
+  if (interval !== undefined && (typeof interval !== 'number' || !(interval >= 10 && interval <= 2 ** 31 - 1))) {
+    throw new ConfigError('discovery.intervalMillis', 'must be a number of ms from 10 to 2147483647');
+  }
+  return value as DiscoveryProvider;
+}
+
+function targetSessionAttrs(value: unknown): TargetSessionAttrs {
+  if (value === undefined) return 'any';
+  if (!(TARGET_SESSION_ATTRS as readonly unknown[]).includes(value)) throw new ConfigError('targetSessionAttrs', `must be one of ${TARGET_SESSION_ATTRS.join(', ')}`);
+  return value as TargetSessionAttrs;
+}
+
+/**
+ * One host added after construction (`addHost`, discovery), normalised like the configured ones:
+ * the pool's shared driver options apply, the host's own override them.
+ */
+export function addedHostSpec<O extends object>(spec: ClusterSpec<O>, driver: DriverSpec<O>, value: unknown, role: HostRole = 'replica'): HostSpec<O> {
+  return hostSpec(role, 'host', value, spec.shared as Record<string, unknown>, driver);
 }
 
 /** Options of hedged reads (see `hedge`). */
@@ -283,7 +339,7 @@ function telemetryOptions(value: unknown): TelemetryOptions | undefined {
 function bool(config: Record<string, unknown>, key: string, fallback: boolean): boolean {
   const v = config[key] ?? fallback;
   if (typeof v !== 'boolean') throw new ConfigError(key, 'must be a boolean');
-  if (key === 'detectRoles' && v === false && config['hosts'] !== undefined) throw new ConfigError(key, 'cannot be false with `hosts`: roles would never be known');
+  if (key === 'detectRoles' && v === false && (config['hosts'] !== undefined || config['discovery'] !== undefined)) throw new ConfigError(key, 'cannot be false with `hosts`: roles would never be known');
   return v;
 }
 
@@ -391,10 +447,14 @@ export type ConnectRole = 'primary' | 'replica' | 'auto';
 
 /** Takes the face option `connectRole` out of a config (any form); validates it. */
 export function takeConnectRole<T>(config: T): { connectRole: ConnectRole; rest: T } {
-  if (typeof config !== 'object' || config === null || !('connectRole' in config)) return { connectRole: 'primary', rest: config };
+  if (typeof config !== 'object' || config === null) return { connectRole: 'primary', rest: config };
+  // target_session_attrs read-only, standby and prefer-standby lease replicas, as libpq connects to one.
+  const tsa = (config as { targetSessionAttrs?: unknown }).targetSessionAttrs;
+  const fallback: ConnectRole = tsa === 'read-only' || tsa === 'standby' || tsa === 'prefer-standby' ? 'replica' : 'primary';
+  if (!('connectRole' in config)) return { connectRole: fallback, rest: config };
   const { connectRole, ...rest } = config as T & { connectRole?: unknown };
   if (connectRole !== undefined && connectRole !== 'primary' && connectRole !== 'replica' && connectRole !== 'auto') {
     throw new ConfigError('connectRole', "must be 'primary', 'replica' or 'auto'");
   }
-  return { connectRole: (connectRole as ConnectRole | undefined) ?? 'primary', rest: rest as T };
+  return { connectRole: (connectRole as ConnectRole | undefined) ?? fallback, rest: rest as T };
 }

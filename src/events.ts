@@ -17,6 +17,12 @@ export interface HostEvents {
   primaryChanged: [now: HostInfo | undefined, before: HostInfo | undefined];
   /** A host reports another role than configured, or a replica is writable. */
   roleMismatch: [mismatch: RoleMismatch];
+  /** A host joined (`addHost`, `setHosts`, discovery); it serves once its first check passed. */
+  hostAdded: [host: HostStats];
+  /** A removed host finished draining and its connections are closed. */
+  hostRemoved: [host: HostStats];
+  /** A discovery run failed or found no host; the pool keeps the hosts it has. */
+  discoveryError: [err: Error];
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void;

@@ -47,6 +47,8 @@ export interface HostStats {
   readonly verified: boolean;
   /** The last failure blamed on this host (a query's or a health check's), or null: why it was ejected or is down. */
   readonly lastError: HostError | null;
+  /** True while the host is being removed: it gets no new work and leaves once idle. */
+  readonly draining: boolean;
 }
 
 /** A failure blamed on a host: the driver's message (no password) and code, and when (epoch ms). */
@@ -82,6 +84,8 @@ export class Host<D> implements HostInfo {
   mismatch: string | undefined;
   /** True while a replica follows a timeline older than the primary's (a deposed primary's). */
   abandonedTimeline = false;
+  /** True once the host is being removed: no new work goes there; it leaves when idle. */
+  draining = false;
 
   constructor(
     readonly name: string,
@@ -168,6 +172,7 @@ export class Host<D> implements HostInfo {
       lagMillis: this.currentLag(now) ?? null,
       verified: this.verified,
       lastError: this.lastError ?? null,
+      draining: this.draining,
     };
   }
 

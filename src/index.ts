@@ -9,3 +9,5 @@ export { HostMetrics, type Outcome, type MetricsOptions } from './metrics.js';
 export type { HostRole, HostState, HostStats, HostInfo, HostError } from './host.js';
 export type { PoolStats } from './pool.js';
 export type { CoreOptions, HostExtras } from './config.js';
+export { dnsDiscovery, patroniDiscovery, type DiscoveryProvider, type DiscoveredHost, type DnsDiscoveryOptions, type PatroniDiscoveryOptions } from './discovery.js';
+export type { TargetSessionAttrs } from './config.js';

@@ -16,8 +16,8 @@ export interface Candidate {
 export type Random = () => number;
 
 /** Names of the built-in pickers. */
-export type PickerName = 'p2c' | 'random' | 'round-robin' | 'least-connections';
-export const PICKER_NAMES: readonly PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections'];
+export type PickerName = 'p2c' | 'random' | 'round-robin' | 'least-connections' | 'ordered';
+export const PICKER_NAMES: readonly PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections', 'ordered'];
 
 /**
  * Chooses one of `candidates` (never empty) and returns its index. `cost(i)` is the load of
@@ -39,6 +39,9 @@ export function createPicker(name: PickerName, random: Random): Picker {
       return new RoundRobinPicker();
     case 'least-connections':
       return new LeastConnectionsPicker(random);
+    case 'ordered':
+      // The first eligible host in the order the hosts were given (libpq's load_balance_hosts=disable).
+      return { name, pick: () => 0 };
   }
 }
 

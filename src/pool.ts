@@ -30,6 +30,8 @@ export interface ClusterOptions {
   readonly maxReplicationLagMillis?: number | undefined;
   /** See MetricsOptions.latencyStaleMillis. Default 2000. */
   readonly latencyStaleMillis?: number;
+  /** libpq's target_session_attrs: 'read-only' and 'standby' never use the primary. Default 'any'. */
+  readonly targetSessionAttrs?: string;
 }
 
 /**
@@ -60,8 +62,19 @@ export interface ChooseOptions<D> {
 /** The default fallback latency (ms) used while no host has a sample. */
 const INITIAL_LATENCY_MS = 1;
 
+/** Told of hosts that joined (`addHost`, discovery) or left (after draining) the cluster. */
+export interface MembershipListener<D> {
+  added?(host: Host<D>): void;
+  removed?(host: Host<D>): void;
+}
+
 export class Cluster<D> {
-  readonly hosts: readonly Host<D>[];
+  /** The current hosts; changed only by addHost/dropHost (membership can change at run time). */
+  get hosts(): readonly Host<D>[] {
+    return this.members;
+  }
+  private readonly members: Host<D>[];
+  private readonly membership: MembershipListener<D>[] = [];
   readonly picker: Picker;
   readonly fallbackToPrimary: boolean;
   readonly healthOptions: HealthOptions;
@@ -95,9 +108,8 @@ export class Cluster<D> {
      */
     readonly loopIdle?: Clock,
   ) {
-    this.hosts = hosts;
-    const maxWeight = Math.max(...hosts.map((h) => h.weight));
-    for (const h of hosts) h.maxWeight = maxWeight;
+    this.members = [...hosts];
+    this.reweigh();
     this.random = options.random;
     this.picker = createPicker(options.picker, options.random);
     this.fallbackToPrimary = options.fallbackToPrimary;
@@ -105,6 +117,60 @@ export class Cluster<D> {
     this.maxReplicationLagMillis = options.maxReplicationLagMillis;
     this.staleMillis = options.latencyStaleMillis ?? DEFAULT_METRICS_OPTIONS.latencyStaleMillis;
     this.lastPrimary = this.primary;
+    const tsa = options.targetSessionAttrs;
+    this.noPrimary = tsa === 'read-only' || tsa === 'standby' ? tsa : undefined;
+  }
+
+  /** Set when target_session_attrs forbids the primary: its value, for messages. */
+  private readonly noPrimary: string | undefined;
+
+  /** Every host's `maxWeight` is the largest weight in the cluster (weights are relative). */
+  private reweigh(): void {
+    let maxWeight = 0;
+    for (const h of this.members) maxWeight = Math.max(maxWeight, h.weight);
+    for (const h of this.members) h.maxWeight = maxWeight;
+  }
+
+  /** Registers a listener of hosts joining and leaving. */
+  onMembership(listener: MembershipListener<D>): void {
+    this.membership.push(listener);
+  }
+
+  /** The host named `name`, or undefined. */
+  host(name: string): Host<D> | undefined {
+    return this.members.find((h) => h.name === name);
+  }
+
+  /** Adds a host (its name must be new). It serves once a probe has verified it, as at start. */
+  addHost(host: Host<D>): void {
+    if (this.host(host.name) !== undefined) throw new Error(`host ${host.name} is already in the pool`);
+    this.members.push(host);
+    this.reweigh();
+    this.invalidate();
+    for (const l of this.membership) l.added?.(host);
+  }
+
+  /**
+   * Stops sending new work to a host (removal): it leaves every choice at once; what runs on it
+   * finishes. The caller ends its connections once it is idle, then calls dropHost.
+   */
+  drainHost(host: Host<D>): void {
+    if (host.draining) return;
+    host.draining = true;
+    this.invalidate();
+    this.rolesChanged();
+  }
+
+  /** Takes a drained host out of the cluster (closed). */
+  dropHost(host: Host<D>): void {
+    const i = this.members.indexOf(host);
+    if (i < 0) return;
+    this.members.splice(i, 1);
+    this.apply(host, { type: 'close' });
+    this.reweigh();
+    this.invalidate();
+    for (const l of this.membership) l.removed?.(host);
+    this.rolesChanged();
   }
 
   /** Registers a listener of changes of the host serving writes. */
@@ -159,8 +225,8 @@ export class Cluster<D> {
     let primary: Host<D> | undefined;
     let claims = 0;
     let until = Infinity;
-    for (const h of this.hosts) {
-      if (h.state !== 'up' || !h.verified) continue;
+    for (const h of this.members) {
+      if (h.state !== 'up' || !h.verified || h.draining) continue;
       if (h.role === 'replica' && h.abandonedTimeline) continue;
       if (h.role === 'primary') {
         claims++;
@@ -180,14 +246,14 @@ export class Cluster<D> {
     // on either could split the data, so no write is served until one of them steps down.
     this.ambiguousPrimary = false;
     this.deposedPrimary = false;
-    if (claims > 1 && primary !== undefined && this.hosts.some((h) => h !== primary && h.role === 'primary' && h.state === 'up' && h.verified && h.timeline === primary!.timeline)) {
+    if (claims > 1 && primary !== undefined && this.members.some((h) => h !== primary && h.role === 'primary' && h.state === 'up' && h.verified && !h.draining && h.timeline === primary!.timeline)) {
       this.ambiguousPrimary = true;
       primary = undefined;
     }
     // A host on an older timeline than one already seen as primary was deposed by a promotion,
     // even while the newer primary is briefly out (ejected): it gets no writes, which would split
     // the data between the timelines.
-    if (primary !== undefined && this.hosts.some((h) => h.role === 'primary' && h.state !== 'closed' && h.timeline > primary!.timeline)) {
+    if (primary !== undefined && this.members.some((h) => h.role === 'primary' && h.state !== 'closed' && !h.draining && h.timeline > primary!.timeline)) {
       this.deposedPrimary = true;
       primary = undefined;
     }
@@ -220,10 +286,13 @@ export class Cluster<D> {
    */
   choose(kind: StatementKind, role?: RoleRequest, options?: ChooseOptions<D>): Host<D> {
     const wantsPrimary = role === 'primary' || (role === undefined && kind === 'write');
+    if (wantsPrimary && this.noPrimary !== undefined) {
+      throw new NoPrimaryError(`No primary host may be used: target_session_attrs=${this.noPrimary} allows replicas only (a write or a primary connection was asked for)`);
+    }
     if (!wantsPrimary) {
       const candidates = this.readCandidates(options?.exclude);
       if (candidates.length > 0) return this.pick(candidates);
-      if (!this.fallbackToPrimary) throw new NoHostAvailableError('reads', this.snapshot(), this.latestFailure());
+      if (!this.fallbackToPrimary || this.noPrimary !== undefined) throw new NoHostAvailableError('reads', this.snapshot(), this.latestFailure());
     }
     const primary = this.primary;
     if (primary === undefined || primary === options?.exclude) {
@@ -237,9 +306,9 @@ export class Cluster<D> {
     return primary;
   }
 
-  /** The driver pool of the current primary, else of the first configured host (pool-level fields of the faces). */
-  primaryDriver(): D {
-    return (this.primary ?? this.hosts[0]!).driver;
+  /** The driver pool of the current primary, else of the first host; undefined while there is none (pool-level fields of the faces). */
+  primaryDriver(): D | undefined {
+    return (this.primary ?? this.members[0])?.driver;
   }
 
   /** The most recent failure of a host that is not up: why nothing can serve (a `cause`). */
@@ -339,8 +408,8 @@ export class Cluster<D> {
   /** False when `host` is the last up host that can serve reads. */
   private canEject(host: Host<D>): boolean {
     if (!host.verified) return true;
-    for (const h of this.hosts) {
-      if (h === host || h.state !== 'up' || !h.verified) continue;
+    for (const h of this.members) {
+      if (h === host || h.state !== 'up' || !h.verified || h.draining) continue;
       if (h.role === 'replica' || this.fallbackToPrimary) return true;
     }
     return false;
@@ -357,6 +426,11 @@ export class Cluster<D> {
   /** Marks every host closed. */
   close(): void {
     for (const h of this.hosts) this.apply(h, { type: 'close' });
+  }
+
+  /** One host's stats (also of a host that just left). */
+  statsOf(host: Host<D>): HostStats {
+    return host.stats(this.now(), this.counts(host.driver));
   }
 
   stats(): PoolStats {

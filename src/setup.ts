@@ -13,7 +13,9 @@ import { performance } from 'node:perf_hooks';
 import type { EventEmitter } from 'node:events';
 import { Telemetry } from './telemetry.js';
 import type { Endpoint } from './config.js';
-import type { DriverSpec } from './config.js';
+import { addedHostSpec, type DriverSpec } from './config.js';
+import { Discoverer, type DiscoveredHost } from './discovery.js';
+import { ConfigError } from './errors.js';
 
 export const monotonicNow = (): number => performance.now();
 /** Time the event loop has spent idle (ms): read per query, it costs about 25 ns. */
@@ -23,6 +25,22 @@ export interface Core<P, C> {
   readonly cluster: Cluster<P>;
   readonly executor: Executor<P, C>;
   readonly monitor: HealthMonitor<P> | undefined;
+  /** Adding and removing hosts at run time (multi-host form only). */
+  readonly membership?: Membership<P> | undefined;
+  readonly discoverer?: Discoverer | undefined;
+}
+
+/** Run-time changes of the host list (`addHost`, `removeHost`, `setHosts`, discovery). */
+export interface Membership<P> {
+  /** Adds a host given as the user gives hosts (a URL or options); resolves after its first check. */
+  add(value: unknown): Promise<Host<P>>;
+  /** Drains and removes a host; resolves once its connections are closed. */
+  remove(host: Host<P>): Promise<void>;
+  /**
+   * Makes the host list equal to `values`: hosts not named there are drained, new ones added
+   * (hosts are told apart by name). Every entry is validated before anything changes.
+   */
+  set(values: readonly unknown[]): Promise<void>;
 }
 
 /** The multi-host core: one driver pool per host, health checks on, roles discovered when asked. */
@@ -33,18 +51,20 @@ export function multiHostCore<O extends object, P, C>(
   driver: Driver<P, C>,
   counts: (pool: P) => DriverCounts,
   prober: (spec: HostSpec<O>, timeoutMillis: number) => HostProber<P>,
+  endPool: (pool: P) => Promise<void>,
 ): Core<P, C> {
-  const probes = new Map<Host<P>, HostProber<P>>();
-  const endpoints = new Map<Host<unknown>, Endpoint>();
-  const hosts = spec.hosts.map((h) => {
+  const probes = new WeakMap<Host<P>, HostProber<P>>();
+  const endpoints = new WeakMap<Host<unknown>, Endpoint>();
+  const makeHost = (h: HostSpec<O>, configured: boolean): Host<P> => {
     const host = new Host(h.name, h.role, h.weight, h.capacity, makePool(h), spec, spec.health);
     // Nothing is served by a host before a probe has confirmed its role.
     host.verified = false;
-    if (!spec.discover) host.configuredRole = h.role;
+    if (configured) host.configuredRole = h.role;
     probes.set(host, prober(h, spec.healthCheckTimeoutMillis));
     endpoints.set(host as Host<unknown>, driverSpec.endpoint(h.options));
     return host;
-  });
+  };
+  const hosts = spec.hosts.map((h) => makeHost(h, !spec.discover));
   const cluster = new Cluster(hosts, spec, monotonicNow, counts, loopIdleTime);
   cluster.endedError = endedError(driver);
   const monitor = new HealthMonitor(cluster, (h) => probes.get(h)!(h.driver), spec.healthCheckIntervalMillis, spec.detectRoles, spec.healthCheckTimeoutMillis,
@@ -66,11 +86,106 @@ export function multiHostCore<O extends object, P, C>(
     telemetry,
     hedge: spec.hedge,
   }, monitor);
+  const membership = hostMembership(cluster, monitor, (value) => addedHostSpec(spec, driverSpec, value), (h) => makeHost(h, false), endPool, spec.drainTimeoutMillis);
+  let discoverer: Discoverer | undefined;
+  if (spec.discovery) {
+    const d = new Discoverer(spec.discovery, (found) => membership.set(found.map((f) => discoveredOptions(f))), spec.healthCheckTimeoutMillis);
+    discoverer = d;
+    // An HA manager knows of a failover before the old primary's connections time out: ask it
+    // at once when the primary fails.
+    cluster.onStateChange((host, _from, to) => {
+      if (host.role === 'primary' && (to === 'ejected' || to === 'down')) void d.run();
+    });
+  }
   monitor.start();
-  // Roles are verified before any host serves: the first statements wait for the first checks,
-  // each bounded by healthCheckTimeoutMillis.
-  executor.ready = monitor.checkAll().then(() => { executor.ready = undefined; });
-  return { cluster, executor, monitor };
+  discoverer?.start();
+  // Roles are verified before any host serves: the first statements wait for the first checks
+  // (after the first discovery, when there is one), each bounded by healthCheckTimeoutMillis.
+  const first = discoverer ? discoverer.run().then(() => monitor.checkAll()) : monitor.checkAll();
+  executor.ready = first.then(() => { executor.ready = undefined; });
+  return { cluster, executor, monitor, membership, discoverer };
+}
+
+/** What the core passes to the driver for a discovered host: its address, port and weight. */
+function discoveredOptions(found: DiscoveredHost): Record<string, unknown> {
+  const out: Record<string, unknown> = { host: found.host };
+  if (found.port !== undefined) out['port'] = found.port;
+  if (found.weight !== undefined) out['weight'] = found.weight;
+  return out;
+}
+
+function hostMembership<O extends object, P>(
+  cluster: Cluster<P>,
+  monitor: HealthMonitor<P>,
+  normalize: (value: unknown) => HostSpec<O>,
+  makeHost: (spec: HostSpec<O>) => Host<P>,
+  endPool: (pool: P) => Promise<void>,
+  drainTimeoutMillis: number,
+): Membership<P> {
+  const removing = new Map<Host<P>, Promise<void>>();
+  const addSpec = async (h: HostSpec<O>): Promise<Host<P>> => {
+    cluster.assertOpen();
+    const host = makeHost(h);
+    cluster.addHost(host);
+    await monitor.verify(host);
+    return host;
+  };
+  const remove = (host: Host<P>): Promise<void> => {
+    const running = removing.get(host);
+    if (running) return running;
+    cluster.drainHost(host);
+    const p = drained(cluster, host, drainTimeoutMillis)
+      .then(() => (cluster.ending ? undefined : withTimeout(endPool(host.driver), drainTimeoutMillis)))
+      .catch(() => {}) // a pool that fails to end is dropped all the same
+      .then(() => {
+        removing.delete(host);
+        cluster.dropHost(host);
+      });
+    removing.set(host, p);
+    return p;
+  };
+  return {
+    add(value) {
+      const h = normalize(value);
+      if (cluster.host(h.name) !== undefined) return Promise.reject(new ConfigError('host', `host name "${h.name}" is already in the pool`));
+      return addSpec(h);
+    },
+    remove,
+    async set(values) {
+      const specs = values.map((v) => normalize(v));
+      const wanted = new Map<string, HostSpec<O>>();
+      for (const h of specs) if (!wanted.has(h.name)) wanted.set(h.name, h);
+      const work: Promise<unknown>[] = [];
+      for (const host of cluster.hosts) if (!wanted.has(host.name) && !host.draining) work.push(remove(host));
+      for (const [name, h] of wanted) {
+        const have = cluster.host(name);
+        if (have === undefined) work.push(addSpec(h));
+        // A host named again while it drains comes back as a new host once the old one is gone.
+        else if (have.draining) work.push(removing.get(have)!.then(() => (cluster.host(name) === undefined && !cluster.ending ? addSpec(h) : undefined)));
+      }
+      await Promise.all(work);
+    },
+  };
+}
+
+/** Resolves when nothing runs on `host` any more (queries and leased connections), or after `limitMillis`. */
+function drained<P>(cluster: Cluster<P>, host: Host<P>, limitMillis: number): Promise<void> {
+  return new Promise((resolve) => {
+    const started = cluster.now();
+    const poll = () => {
+      if (host.inflight === 0 || cluster.ending || cluster.now() - started >= limitMillis) return resolve();
+      setTimeout(poll, 20).unref();
+    };
+    poll();
+  });
+}
+
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    t.unref();
+    p.then(() => { clearTimeout(t); resolve(); }, (e: unknown) => { clearTimeout(t); reject(e); });
+  });
 }
 
 /** The single-host core: behaves like the driver's own pool (no checks, no retries, raw errors). */
@@ -103,6 +218,7 @@ export async function endCore<P>(core: Core<P, unknown>, endPool: (pool: P) => P
     await new Promise((resolve) => setImmediate(resolve));
   }
   core.monitor?.stop();
+  core.discoverer?.stop();
   await Promise.all(core.cluster.hosts.map((h) => endPool(h.driver)));
   core.cluster.ended = true;
   core.cluster.close();
@@ -110,18 +226,29 @@ export async function endCore<P>(core: Core<P, unknown>, endPool: (pool: P) => P
 
 /**
  * Typed host events on a pool face: `hostUp`, `hostEjected`, `hostDown` with the host's stats,
- * `primaryChanged(now, before)` with `{ name, role }` (undefined when there is none), and
- * `roleMismatch` when a host reports another role than configured or a writable replica.
+ * `primaryChanged(now, before)` with `{ name, role }` (undefined when there is none),
+ * `roleMismatch` when a host reports another role than configured or a writable replica,
+ * `hostAdded`/`hostRemoved` and `discoveryError`. `perHost` forwards the driver's own events of
+ * every host, also of hosts added later.
  */
-export function forwardHostEvents<P>(cluster: Cluster<P>, emitter: EventEmitter): void {
-  const statsOf = (host: Host<P>) => cluster.stats().hosts.find((h) => h.name === host.name);
+export function forwardHostEvents<P>(core: Core<P, unknown>, emitter: EventEmitter, perHost: (host: Host<P>) => void): void {
+  const cluster = core.cluster;
+  for (const host of cluster.hosts) perHost(host);
   cluster.onStateChange((host, from, to) => {
-    if (to === 'up' && from !== 'up') emitter.emit('hostUp', statsOf(host));
-    else if (to === 'ejected') emitter.emit('hostEjected', statsOf(host));
-    else if (to === 'down') emitter.emit('hostDown', statsOf(host));
+    if (to === 'up' && from !== 'up') emitter.emit('hostUp', cluster.statsOf(host));
+    else if (to === 'ejected') emitter.emit('hostEjected', cluster.statsOf(host));
+    else if (to === 'down') emitter.emit('hostDown', cluster.statsOf(host));
   });
   cluster.onPrimaryChange((now, before) => emitter.emit('primaryChanged', now?.info, before?.info));
   cluster.onRoleMismatch((mismatch) => emitter.emit('roleMismatch', mismatch));
+  cluster.onMembership({
+    added: (host) => {
+      perHost(host);
+      emitter.emit('hostAdded', cluster.statsOf(host));
+    },
+    removed: (host) => emitter.emit('hostRemoved', cluster.statsOf(host)),
+  });
+  if (core.discoverer) core.discoverer.onError = (err) => emitter.emit('discoveryError', err);
 }
 
 /** A password-free summary of a pool for `util.inspect`: hosts with role and state, and counters. */

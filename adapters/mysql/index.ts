@@ -12,3 +12,5 @@ export type { PoolStats } from '../../src/pool.js';
 export type { HostStats, HostInfo, HostRole, HostState, HostError } from '../../src/host.js';
 export type { HostEvents } from '../../src/events.js';
 export type { RoleMismatch } from '../../src/pool.js';
+export { dnsDiscovery, patroniDiscovery, type DiscoveryProvider, type DiscoveredHost, type DnsDiscoveryOptions, type PatroniDiscoveryOptions } from '../../src/discovery.js';
+export type { TargetSessionAttrs } from '../../src/config.js';

@@ -7,13 +7,13 @@ import mysqlPromise from 'mysql2/promise';
 
 const createQuery = (mysql as unknown as { createQuery(sql: unknown, values: unknown, cb: unknown, config: unknown): Query }).createQuery;
 import type { FieldPacket, Pool as MyPool, PoolConnection, PoolOptions, Query, QueryOptions } from 'mysql2';
-import type { Host, HostInfo } from '../../src/host.js';
+import type { Host, HostInfo, HostStats } from '../../src/host.js';
 import type { HostEvents, TypedEmitter } from '../../src/events.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { sessionEffect, statementKind, type RoleRequest, type StatementKind } from '../../src/routing.js';
 import { hasRawValue, lastStatus, leavesTransaction, watchTransactions } from './transactions.js';
-import { describePool, endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
+import { describePool, endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core, type Membership } from '../../src/setup.js';
 import { describeHost, mysqlDriverSpec } from './options.js';
 import { connectionPrototype, forgetSessionMode, hideConfig, mysqlDriver, poolCounts } from './driver.js';
 import { probeHost } from './probe.js';
@@ -145,7 +145,9 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
     config = taken.rest;
     if (isMultiHost(config)) {
       const spec = normalizeCluster(config as unknown as Record<string, unknown>, mysqlDriverSpec);
-      this.core = multiHostCore(spec, mysqlDriverSpec, (h) => createHostPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout));
+      this.core = multiHostCore(spec, mysqlDriverSpec, (h) => createHostPool(h.options), mysqlDriver, poolCounts, (h, timeout) => () => probeHost(h.options, timeout),
+        (p) => new Promise<void>((resolve) => p.end(() => resolve())));
+      this.template = () => createHostPool(spec.shared as PoolOptions);
       this.queryTimeout = spec.queryTimeoutMillis;
     } else {
       const single = (typeof config === 'string' ? { uri: config } : config ?? {}) as PoolOptions;
@@ -156,8 +158,53 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
       this.queryTimeout = undefined;
       this.core = singleHostCore(describeHost(single), pool, single.connectionLimit ?? 10, mysqlDriver, poolCounts);
     }
-    for (const host of this.core.cluster.hosts) this.forwardEvents(host);
-    forwardHostEvents(this.core.cluster, this);
+    forwardHostEvents(this.core, this, (host) => {
+      this.forwardEvents(host);
+      this.sharedConfig = undefined; // the shared view covers the hosts there are now
+    });
+    this.core.cluster.onMembership({ removed: () => { this.sharedConfig = undefined; } });
+  }
+
+  /** A mysql2 pool of the shared options, for pool-level fields while no host is known (discovery pending). */
+  private template: (() => MyPool) | undefined;
+  private templatePool: MyPool | undefined;
+
+  /** The primary's mysql2 pool, else any host's, else one of the shared options (it never connects). */
+  private primaryDriver(): MyPool {
+    return this.core.cluster.primaryDriver() ?? (this.templatePool ??= this.template!());
+  }
+
+  /**
+   * Adds a host at run time (multi-host form): a `mysql://` URL or mysql2 options, with `name` and
+   * `weight`; the pool's shared options apply. It serves once its first health check confirmed its
+   * role; resolves with its stats then.
+   * @example await pool.addHost({ host: 'db4', port: 3306 });
+   */
+  async addHost(config: string | HostConfig): Promise<HostStats> {
+    const host = await this.membership().add(config);
+    return this.core.cluster.statsOf(host);
+  }
+
+  /**
+   * Removes a host: no new work goes there at once, what runs there finishes, its connections close
+   * once released (after `drainTimeoutMillis` at the latest). Resolves when it is gone.
+   */
+  async removeHost(name: string): Promise<void> {
+    const host = this.core.cluster.host(name);
+    if (host === undefined) throw new ConfigError('name', `no host named "${name}" is in the pool`);
+    await this.membership().remove(host);
+  }
+
+  /** Makes the pool's hosts exactly `hosts` (told apart by name): new ones added, missing ones drained and removed. */
+  async setHosts(hosts: ReadonlyArray<string | HostConfig>): Promise<void> {
+    if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
+    await this.membership().set(hosts);
+  }
+
+  private membership(): Membership<MyPool> {
+    this.core.cluster.assertOpen();
+    if (!this.core.membership) throw new ConfigError('hosts', 'can only change in the multi-host form (primary/replicas, hosts or discovery)');
+    return this.core.membership;
   }
 
   private forwardEvents(host: Host<MyPool>): void {
@@ -175,7 +222,8 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
    * where each host has its own value (host, port, user, password, database, socketPath).
    */
   get config(): MyPool['config'] {
-    return (this.sharedConfig ??= sharedConfig(this.core.cluster.hosts.map((h) => h.driver.config as unknown as Record<string | symbol, unknown>))) as unknown as MyPool['config'];
+    const configs = this.core.cluster.hosts.length > 0 ? this.core.cluster.hosts.map((h) => h.driver.config) : [this.primaryDriver().config];
+    return (this.sharedConfig ??= sharedConfig(configs as unknown as Record<string | symbol, unknown>[])) as unknown as MyPool['config'];
   }
   private sharedConfig: object | undefined;
 
@@ -193,7 +241,7 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
   get _connectionQueue(): unknown { return this.primaryPool()._connectionQueue; }
 
   private primaryPool(): { _allConnections?: unknown; _freeConnections?: unknown; _connectionQueue?: unknown } {
-    return this.core.cluster.primaryDriver() as unknown as { _allConnections?: unknown; _freeConnections?: unknown; _connectionQueue?: unknown };
+    return this.primaryDriver() as unknown as { _allConnections?: unknown; _freeConnections?: unknown; _connectionQueue?: unknown };
   }
 
   /**

@@ -14,3 +14,4 @@ export { PoolError, ConfigError, HostUnavailableError, NoHostAvailableError, NoP
 export function createPool(config?: PoolConfig): PromisePoolLike {
   return new Pool(config).promise();
 }
+export { dnsDiscovery, patroniDiscovery, type DiscoveryProvider, type DiscoveredHost, type DnsDiscoveryOptions, type PatroniDiscoveryOptions } from '../../src/discovery.js';

@@ -13,3 +13,5 @@ export type { HostEvents } from '../../src/events.js';
 export type { RoleMismatch } from '../../src/pool.js';
 export type { PickerName } from '../../src/picker.js';
 export type { RoleRequest } from '../../src/routing.js';
+export { dnsDiscovery, patroniDiscovery, type DiscoveryProvider, type DiscoveredHost, type DnsDiscoveryOptions, type PatroniDiscoveryOptions } from '../../src/discovery.js';
+export type { TargetSessionAttrs } from '../../src/config.js';

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { checkNonNegativeInteger, splitHostPort, type DriverSpec } from '../../src/config.js';
 import type { ErrorKind } from '../../src/driver.js';
+import { ConfigError } from '../../src/errors.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
 
 /** Every pg.Pool and pg.Client option (pg 8 / pg-pool 3). */
@@ -155,3 +156,144 @@ export function errorKind(err: unknown, connecting: boolean): ErrorKind {
 
 /** SQLSTATE of "cannot execute ... in a read-only transaction", raised by a hot standby. */
 export const READ_ONLY_SQLSTATE = '25006';
+
+/** What a libpq multi-host URL says: one single-host URL per host, and the libpq-only parameters. */
+export interface MultiHostUrl {
+  /** One URL per host, credentials, database and parameters kept; each parsed by pg's own parser. */
+  readonly urls: readonly string[];
+  readonly targetSessionAttrs: string | undefined;
+  readonly loadBalanceHosts: string | undefined;
+}
+
+/** Parameters libpq understands and pg does not: the pool takes them out and honours them. */
+const LIBPQ_ONLY = ['target_session_attrs', 'load_balance_hosts'];
+
+/**
+ * Splits a libpq multi-host URL (`postgres://u:pw@h1:5432,h2:5433,h3/db?target_session_attrs=any`,
+ * or `postgres:///db?host=h1,h2&port=5432,5433`) into one URL per host; undefined for a single-host
+ * string (which then behaves exactly as in pg). Only the host list is split here: every resulting
+ * URL is read by pg-connection-string, pg's own parser, as pg would read it.
+ */
+export function splitMultiHostUrl(value: string): MultiHostUrl | undefined {
+  const m = /^(postgres(?:ql)?:\/\/)([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(value.trim());
+  if (!m) return undefined;
+  const [, scheme, authority, path, query = ''] = m as unknown as [string, string, string, string, string | undefined];
+  const at = authority.lastIndexOf('@');
+  const userinfo = at >= 0 ? authority.slice(0, at + 1) : '';
+  const hostList = splitList(authority.slice(at + 1));
+  if (hostList.length > 1 && hostList.some((h) => h === '')) throw new Error('the host list has an empty entry');
+  const params = new URLSearchParams(query.slice(1));
+  const paramHosts = params.get('host')?.split(',') ?? [];
+  const paramPorts = params.get('port')?.split(',') ?? [];
+  if (hostList.length <= 1 && paramHosts.length <= 1) return undefined;
+  if (hostList.length > 1 && paramHosts.length > 1) throw new Error('hosts are listed both in the URL and in its host parameter');
+  const targetSessionAttrs = params.get('target_session_attrs') ?? undefined;
+  const loadBalanceHosts = params.get('load_balance_hosts') ?? undefined;
+  for (const key of LIBPQ_ONLY) params.delete(key);
+  let urls: string[];
+  if (hostList.length > 1) {
+    const rest = params.size > 0 ? `?${params.toString()}` : '';
+    urls = hostList.map((h) => `${scheme}${userinfo}${h}${path}${rest}`);
+  } else {
+    // libpq: one port for every host, or one per host.
+    if (paramPorts.length > 1 && paramPorts.length !== paramHosts.length) throw new Error('the port parameter lists a number of ports other than the number of hosts');
+    urls = paramHosts.map((h, i) => {
+      const own = new URLSearchParams(params);
+      own.set('host', h);
+      const port = paramPorts.length > 1 ? paramPorts[i] : paramPorts[0];
+      if (port !== undefined && port !== '') own.set('port', port);
+      else own.delete('port');
+      return `${scheme}${authority}${path}?${own.toString()}`;
+    });
+  }
+  if (urls.some((u) => connectionStringProblem(u) !== undefined)) throw new Error('a host in the list is not a valid host[:port]');
+  return { urls, targetSessionAttrs, loadBalanceHosts };
+}
+
+/** Splits `h1:1,[::1]:2,h3` at the commas outside brackets. */
+function splitList(hosts: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < hosts.length; i++) {
+    const c = hosts[i];
+    if (c === '[') depth++;
+    else if (c === ']') depth = Math.max(0, depth - 1);
+    else if (c === ',' && depth === 0) {
+      out.push(hosts.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(hosts.slice(start));
+  return out;
+}
+
+/** pg-connection-string's reading of a URL, restricted to what pg takes from it. */
+function urlOptions(url: string): Record<string, unknown> {
+  const parsed = parseConnectionString(url) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (value === undefined || value === null || value === '' || !PG_OPTION_KEYS.has(key)) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
+const LOAD_BALANCE = { random: 'p2c', disable: 'ordered' } as const;
+
+/**
+ * The multi-host form of a config that lists several hosts in libpq URL syntax (as `connectionString`,
+ * `primary` or a `hosts` entry): every listed host becomes an entry of `hosts` (roles discovered),
+ * what the URL says besides the hosts (user, password, database, ssl...) becomes the options shared
+ * by every host (discovered and added ones too), `target_session_attrs` becomes `targetSessionAttrs`
+ * and `load_balance_hosts` the picker (`random` p2c, `disable` ordered), unless set explicitly.
+ * Configs without such a URL are returned unchanged.
+ */
+export function expandMultiHostUrls<T>(config: T): T {
+  if (typeof config !== 'object' || config === null) return config;
+  const c = config as Record<string, unknown>;
+  const split = (value: unknown, path: string): MultiHostUrl | undefined => {
+    if (typeof value !== 'string') return undefined;
+    try {
+      return splitMultiHostUrl(value);
+    } catch (err) {
+      throw new ConfigError(path, `is not a valid multi-host connection string (${(err as Error).message})`);
+    }
+  };
+  const top = split(c['connectionString'], 'connectionString');
+  const primary = split(c['primary'], 'primary');
+  const listed = Array.isArray(c['hosts']) ? (c['hosts'] as unknown[]).map((h, i) => split(h, `hosts[${i}]`)) : [];
+  const found = [top, primary, ...listed].filter((x): x is MultiHostUrl => x !== undefined);
+  if (found.length === 0) return config;
+  if (top && ('primary' in c || 'replicas' in c || 'hosts' in c)) {
+    throw new ConfigError('connectionString', 'lists several hosts: it cannot be combined with primary, replicas or hosts');
+  }
+  const out: Record<string, unknown> = { ...c };
+  delete out['connectionString'];
+  delete out['primary'];
+  delete out['replicas'];
+  const hosts: unknown[] = [];
+  let shared: Record<string, unknown> | undefined;
+  const take = (m: MultiHostUrl) => {
+    for (const url of m.urls) {
+      const { host, port, ...rest } = urlOptions(url);
+      shared ??= rest;
+      hosts.push(port === undefined ? { host } : { host, port });
+    }
+  };
+  if (top) take(top);
+  if (c['primary'] !== undefined) (primary ? take(primary) : hosts.push(c['primary']));
+  if (Array.isArray(c['replicas'])) hosts.push(...(c['replicas'] as unknown[]));
+  if (Array.isArray(c['hosts'])) (c['hosts'] as unknown[]).forEach((h, i) => (listed[i] ? take(listed[i]!) : hosts.push(h)));
+  // As in pg, what the connection string says wins over the discrete options.
+  Object.assign(out, shared);
+  out['hosts'] = hosts;
+  const first = found[0]!;
+  if (first.targetSessionAttrs !== undefined && out['targetSessionAttrs'] === undefined) out['targetSessionAttrs'] = first.targetSessionAttrs;
+  if (first.loadBalanceHosts !== undefined && out['picker'] === undefined) {
+    const picker = (LOAD_BALANCE as Record<string, string>)[first.loadBalanceHosts];
+    if (picker === undefined) throw new ConfigError('load_balance_hosts', "must be 'random' or 'disable'");
+    out['picker'] = picker;
+  }
+  return out as T;
+}

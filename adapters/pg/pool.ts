@@ -3,14 +3,14 @@
 
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import type { Host, HostInfo } from '../../src/host.js';
+import type { Host, HostInfo, HostStats } from '../../src/host.js';
 import type { HostEvents, TypedEmitter } from '../../src/events.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { classify, statementKind, type RoleRequest } from '../../src/routing.js';
-import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
+import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core, type Membership } from '../../src/setup.js';
 import type { Callback } from '../../src/driver.js';
-import { describeHost, pgDriverSpec } from './options.js';
+import { describeHost, expandMultiHostUrls, pgDriverSpec } from './options.js';
 import { probeHost } from './probe.js';
 import { forgetSessionMode, pgDriver } from './driver.js';
 import { failSubmittable, RoutingClient } from './routing-client.js';
@@ -111,6 +111,7 @@ export class Pool extends PgPoolBase {
   /** As pg.Pool: a custom Client class goes in the `Client` option (pg.Pool ignores a second argument). */
   constructor(config?: PoolOptions) {
     super({ max: 1 } as never);
+    config = expandMultiHostUrls(config);
     const taken = takeConnectRole(config);
     this.connectRole = taken.connectRole;
     config = taken.rest;
@@ -119,7 +120,8 @@ export class Pool extends PgPoolBase {
       const withTimeout = (o: pg.PoolConfig): pg.PoolConfig =>
         (spec.queryTimeoutMillis === undefined || o.query_timeout !== undefined ? o : { ...o, query_timeout: spec.queryTimeoutMillis });
       this.core = multiHostCore(spec, pgDriverSpec, (h) => new PgPool(withTimeout(h.options)), pgDriver, counts,
-        (h, timeout) => () => probeHost(h.options, timeout));
+        (h, timeout) => () => probeHost(h.options, timeout), (p) => p.end());
+      this.template = () => new PgPool(withTimeout(spec.shared as pg.PoolConfig));
     } else {
       const single = config as pg.PoolConfig | undefined;
       checkSingleHost(single);
@@ -127,8 +129,54 @@ export class Pool extends PgPoolBase {
       this.core = singleHostCore(describeHost(single), pool, pool.options.max, pgDriver, counts);
     }
     this.promiseCtor = (config as pg.PoolConfig | undefined)?.Promise ?? Promise;
-    for (const host of this.core.cluster.hosts) this.forwardEvents(host);
-    forwardHostEvents(this.core.cluster, this);
+    forwardHostEvents(this.core, this, (host) => this.forwardEvents(host));
+  }
+
+  /** A pg.Pool of the shared options, for pool-level fields while no host is known (discovery pending). */
+  private template: (() => pg.Pool) | undefined;
+  private templatePool: pg.Pool | undefined;
+
+  /** The primary's pg.Pool, else any host's, else one of the shared options (it never connects). */
+  private primaryDriver(): pg.Pool {
+    return this.core.cluster.primaryDriver() ?? (this.templatePool ??= this.template!());
+  }
+
+  /**
+   * Adds a host at run time (multi-host form): a connection string or pg options, with `name` and
+   * `weight`; the pool's shared options apply. It serves once its first health check confirmed its
+   * role; resolves with its stats then (a host that cannot be reached is added and stays down).
+   * @example await pool.addHost('postgres://app@db4:5432/app');
+   */
+  async addHost(config: string | HostConfig): Promise<HostStats> {
+    const host = await this.membership().add(config);
+    return this.core.cluster.statsOf(host);
+  }
+
+  /**
+   * Removes a host: no new work goes there at once, what runs there finishes, and its connections
+   * close once released (after `drainTimeoutMillis` at the latest). Resolves when it is gone.
+   * @example await pool.removeHost('db4:5432');
+   */
+  async removeHost(name: string): Promise<void> {
+    const host = this.core.cluster.host(name);
+    if (host === undefined) throw new ConfigError('name', `no host named "${name}" is in the pool`);
+    await this.membership().remove(host);
+  }
+
+  /**
+   * Makes the pool's hosts exactly `hosts` (told apart by name, `host:port` by default): new ones
+   * are added, missing ones drained and removed. Resolves when every change is done.
+   * @example await pool.setHosts(['postgres://app@db1/app', 'postgres://app@db2/app']);
+   */
+  async setHosts(hosts: ReadonlyArray<string | HostConfig>): Promise<void> {
+    if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
+    await this.membership().set(hosts);
+  }
+
+  private membership(): Membership<pg.Pool> {
+    this.core.cluster.assertOpen();
+    if (!this.core.membership) throw new ConfigError('hosts', 'can only change in the multi-host form (primary/replicas, hosts or discovery)');
+    return this.core.membership;
   }
 
   private forwardEvents(host: Host<pg.Pool>): void {
@@ -293,10 +341,10 @@ export class Pool extends PgPoolBase {
   get ended(): boolean { return this.core ? this.core.cluster.ended : this.base.ended ?? false; }
   set ended(v: boolean) { this.base.ended = v; }
   /** The primary's pg.Pool options (the only host's, in the single-host form). */
-  get options(): pg.PoolOptions { return this.core ? this.core.cluster.primaryDriver().options : this.base.options!; }
+  get options(): pg.PoolOptions { return this.core ? this.primaryDriver().options : this.base.options!; }
   set options(v: pg.PoolOptions) { this.base.options = v; }
   /** The Client class connections are made with. */
-  get Client(): typeof pg.Client { return this.core ? (this.core.cluster.primaryDriver() as unknown as { Client: typeof pg.Client }).Client : this.base.Client!; }
+  get Client(): typeof pg.Client { return this.core ? (this.primaryDriver() as unknown as { Client: typeof pg.Client }).Client : this.base.Client!; }
   set Client(v: typeof pg.Client) { this.base.Client = v; }
 
   /**
@@ -311,7 +359,7 @@ export class Pool extends PgPoolBase {
   set _pendingQueue(v: unknown[]) { this.base._pendingQueue = v; }
 
   private primaryPool(): PgPoolState {
-    return this.core.cluster.primaryDriver() as unknown as PgPoolState;
+    return this.primaryDriver() as unknown as PgPoolState;
   }
 
   /** `await using pool = new Pool(...)` ends the pool when the scope exits. */
