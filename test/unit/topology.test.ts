@@ -1,0 +1,100 @@
+// Pure parts of topologies: libpq multi-host URL splitting, config expansion, the discovery runner.
+import { describe, expect, it } from 'vitest';
+import { expandMultiHostUrls, splitMultiHostUrl } from '../../adapters/pg/options.js';
+import { Discoverer, dnsDiscovery, patroniDiscovery, type DiscoveredHost, type DiscoveryProvider } from '../../src/discovery.js';
+import { ConfigError } from '../../src/errors.js';
+import { normalizeCluster } from '../../src/config.js';
+import { pgDriverSpec } from '../../adapters/pg/options.js';
+
+describe('splitMultiHostUrl', () => {
+  it('splits the host list and keeps credentials, database and parameters on every host', () => {
+    expect(splitMultiHostUrl('postgres://app:p%40ss@db1:5432,db2:5433,db3/app?sslmode=disable&target_session_attrs=read-write&load_balance_hosts=random')).toEqual({
+      urls: ['postgres://app:p%40ss@db1:5432/app?sslmode=disable', 'postgres://app:p%40ss@db2:5433/app?sslmode=disable', 'postgres://app:p%40ss@db3/app?sslmode=disable'],
+      targetSessionAttrs: 'read-write',
+      loadBalanceHosts: 'random',
+    });
+  });
+  it('reads IPv6 brackets, a password with @ and commas, and the host= parameter form', () => {
+    expect(splitMultiHostUrl('postgresql://u:a@b,c@[::1]:5432,[fe80::2]/d')!.urls).toEqual(['postgresql://u:a@b,c@[::1]:5432/d', 'postgresql://u:a@b,c@[fe80::2]/d']);
+    expect(splitMultiHostUrl('postgres:///d?host=h1,h2&port=1,2&application_name=x')!.urls).toEqual(['postgres:///d?host=h1&port=1&application_name=x', 'postgres:///d?host=h2&port=2&application_name=x']);
+    expect(splitMultiHostUrl('postgres:///d?host=h1,h2&port=7')!.urls).toEqual(['postgres:///d?host=h1&port=7', 'postgres:///d?host=h2&port=7']);
+  });
+  it('leaves single-host strings alone (they behave exactly as in pg)', () => {
+    for (const s of ['postgres://u@h/d?target_session_attrs=any', 'postgres://u@h:5432/d', 'socket:/var/run/postgresql?db=x', 'host=a,b dbname=x', 'postgres:///d?host=/tmp']) {
+      expect(splitMultiHostUrl(s)).toBeUndefined();
+    }
+  });
+  it('refuses empty entries, port lists that do not match and hosts listed twice over', () => {
+    expect(() => splitMultiHostUrl('postgres://u@a,,b/d')).toThrow('empty entry');
+    expect(() => splitMultiHostUrl('postgres://u@a,b,/d')).toThrow('empty entry');
+    expect(() => splitMultiHostUrl('postgres:///d?host=a,b,c&port=1,2')).toThrow('number of ports');
+    expect(() => splitMultiHostUrl('postgres://u@a,b/d?host=c,d')).toThrow('both');
+  });
+});
+
+describe('expandMultiHostUrls', () => {
+  it('makes the hosts form with shared options taken from the URL (the URL wins, as in pg)', () => {
+    const out = expandMultiHostUrls({ connectionString: 'postgres://app:pw@db1:5432,db2/app?target_session_attrs=standby&load_balance_hosts=disable', user: 'other', max: 4 }) as Record<string, unknown>;
+    expect(out).toEqual({ user: 'app', password: 'pw', database: 'app', max: 4, hosts: [{ host: 'db1', port: '5432' }, { host: 'db2' }], targetSessionAttrs: 'standby', picker: 'ordered' });
+    const spec = normalizeCluster(out, pgDriverSpec);
+    expect(spec.hosts.map((h) => h.name)).toEqual(['db1:5432', 'db2:5432']);
+    expect(spec.targetSessionAttrs).toBe('standby');
+  });
+  it('keeps explicit options over URL parameters, and the other hosts of a list', () => {
+    const out = expandMultiHostUrls({ hosts: ['postgres://u@a,b/d?load_balance_hosts=disable', { host: 'c' }], picker: 'round-robin' }) as Record<string, unknown>;
+    expect(out['hosts']).toEqual([{ host: 'a' }, { host: 'b' }, { host: 'c' }]);
+    expect(out['picker']).toBe('round-robin');
+  });
+  it('refuses a multi-host connectionString beside primary/replicas/hosts, and bad libpq values', () => {
+    expect(() => expandMultiHostUrls({ connectionString: 'postgres://u@a,b/d', replicas: [] })).toThrow(ConfigError);
+    expect(() => expandMultiHostUrls({ connectionString: 'postgres://u@a,b/d?load_balance_hosts=x' })).toThrow(ConfigError);
+    expect(() => normalizeCluster(expandMultiHostUrls({ connectionString: 'postgres://u@a,b/d?target_session_attrs=x' }) as Record<string, unknown>, pgDriverSpec)).toThrow(/targetSessionAttrs/);
+  });
+});
+
+describe('discovery options', () => {
+  it('validates providers', () => {
+    expect(() => normalizeCluster({ discovery: {} }, pgDriverSpec)).toThrow(ConfigError);
+    expect(() => normalizeCluster({ discovery: { kind: 'x', discover: async () => [], intervalMillis: 0 } }, pgDriverSpec)).toThrow(/intervalMillis/);
+    expect(normalizeCluster({ discovery: { kind: 'x', discover: async () => [] } }, pgDriverSpec).hosts).toEqual([]);
+    expect(() => dnsDiscovery({ name: '' })).toThrow(TypeError);
+    expect(() => patroniDiscovery({ urls: [] })).toThrow(TypeError);
+    expect(() => patroniDiscovery({ urls: ['not a url'] })).toThrow(TypeError);
+  });
+});
+
+describe('Discoverer', () => {
+  const provider = (discover: DiscoveryProvider['discover']): DiscoveryProvider => ({ kind: 'test', discover });
+  it('applies non-empty lists; an empty list, a rejection or a bad value changes nothing and is reported', async () => {
+    const applied: (readonly DiscoveredHost[])[] = [];
+    const errors: string[] = [];
+    const answers: unknown[] = [[{ host: 'a' }], [], Promise.reject(new Error('boom')), 'nonsense'];
+    const d = new Discoverer(provider(async () => (await answers.shift()) as DiscoveredHost[]), async (hosts) => void applied.push(hosts), 1000);
+    d.onError = (e) => errors.push(e.message);
+    for (let i = 0; i < 4; i++) await d.run();
+    expect(applied).toEqual([[{ host: 'a' }]]);
+    expect(errors).toEqual(['test discovery found no host; keeping the current ones', 'boom', 'test discovery returned no list']);
+  });
+  it('bounds a provider that never answers, and aborts it', async () => {
+    let aborted = false;
+    const d = new Discoverer(provider((signal) => new Promise(() => signal.addEventListener('abort', () => { aborted = true; }))), async () => {}, 50);
+    const errors: string[] = [];
+    d.onError = (e) => errors.push(e.message);
+    await d.run();
+    expect(errors).toEqual(['test discovery timed out after 50 ms']);
+    expect(aborted).toBe(true);
+  });
+  it('a provider that throws synchronously is a failed run, not a crash; runs requested meanwhile are merged into one', async () => {
+    let calls = 0;
+    const d = new Discoverer(provider(() => { calls++; throw new Error('sync'); }), async () => {}, 100);
+    const errors: string[] = [];
+    d.onError = (e) => errors.push(e.message);
+    await Promise.all([d.run(), d.run(), d.run()]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toBe(2);
+    expect(errors).toEqual(['sync', 'sync']);
+    d.stop();
+    await d.run();
+    expect(calls).toBe(2);
+  });
+});
