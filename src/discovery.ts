@@ -3,6 +3,7 @@
 // returns addresses and ports; the face turns each into its driver's options.
 
 import { promises as dns } from 'node:dns';
+import { performance } from 'node:perf_hooks';
 import type { HostRole } from './host.js';
 
 /** One host as a provider reports it. */
@@ -180,8 +181,23 @@ export class Discoverer {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.soon) clearTimeout(this.soon);
     this.abort.abort(new Error('pool ended'));
   }
+
+  /** A discovery soon: at once, or after 200 ms since the last began (failures come in bursts). */
+  request(): void {
+    if (this.stopped || this.soon !== undefined) return;
+    const wait = Math.max(0, this.lastStart + 200 - performance.now());
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.run();
+    }, wait);
+    this.soon.unref();
+  }
+
+  private soon: NodeJS.Timeout | undefined;
+  private lastStart = -Infinity;
 
   /** One discovery now (a run in progress is followed by one more); resolves when applied or failed. */
   run(): Promise<void> {
@@ -201,6 +217,7 @@ export class Discoverer {
   }
 
   private async once(): Promise<void> {
+    this.lastStart = performance.now();
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMillis)]);
     let hosts: readonly DiscoveredHost[];
     try {

@@ -210,7 +210,14 @@ export class Executor<P, C> {
       const timer = setTimeout(() => {
         const race = slot.race;
         if (race.settled || race.launched || this.cluster.ending) return;
+        // A hedge starts at once or not at all: only on a replica with an idle connection or room
+        // for a new one. Waiting in a pool's queue defeats it, and a loser still waiting there when
+        // the race is over cannot be cancelled (no statement runs yet), so it would hold the host.
         if (this.cluster.readCandidates(host).length === 0) return;
+        if (!this.cluster.readCandidates(host).some((h) => this.cluster.canStartAtOnce(h))) {
+          if (tries < HEDGE_TRIES) attemptAt(tries + 1, Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5));
+          return;
+        }
         if (!policy.take(tries === 0)) {
           this.cluster.hedges.overBudget++;
           if (tries < HEDGE_TRIES) attemptAt(tries + 1, Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5));
@@ -334,10 +341,10 @@ export class Executor<P, C> {
   }
 
   /** Chooses a host or reports why not; `failure` is what a retry reports when no other host exists. */
-  private choose(kind: StatementKind, role: RoleRequest | undefined, exclude: Host<P> | undefined, done: Callback<never>, failure?: Error): Host<P> | undefined {
+  private choose(kind: StatementKind, role: RoleRequest | undefined, exclude: Host<P> | undefined, done: Callback<never>, failure?: Error, idleOnly = false): Host<P> | undefined {
     let host: Host<P>;
     try {
-      host = this.cluster.choose(kind, role, { exclude });
+      host = this.cluster.choose(kind, role, { exclude, idleOnly });
     } catch (err) {
       if (err instanceof NoPrimaryError) void this.monitor?.requestDiscovery();
       // Never synchronously: a caller retrying in a loop must let timers (and health checks) run.
@@ -362,7 +369,7 @@ export class Executor<P, C> {
     // Read-your-writes after a write whose position is unknown: only the primary is known fresh
     // (while none is up, replicas serve: the write cannot be anywhere newer than on them).
     if (work.kind === 'read' && work.role === undefined && this.requiredPosition(work) === UNKNOWN && this.cluster.primary !== undefined) work = { ...work, role: 'primary' };
-    const host = this.choose(work.kind, work.role, exclude, done, failure);
+    const host = this.choose(work.kind, work.role, exclude, done, failure, work.hedge?.index === 1);
     if (!host) return;
     host.begin();
     const span = this.trace(work, host, retryOf);
@@ -570,6 +577,15 @@ export class Executor<P, C> {
         endSpan(err);
         return this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, undefined, undefined, span?.spanContext);
       }
+      if (!readOnly && host.role === 'primary' && work.role !== 'replica' && work.retriable !== false && attempt < 2 && this.driver.isReadOnlyError(err)) {
+        // The primary refused a write as read-only: it was demoted (a switchover), so the statement
+        // did not run. Roles are asked again (bounded by the check timeout), then it runs once on
+        // the primary there is then; none yet: NoPrimaryError, as for any write without a primary.
+        endSpan(err);
+        host.noteError(err);
+        void this.primaryTrouble().then(() => this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, host, undefined, span?.spanContext));
+        return;
+      }
       done(err);
     };
     try {
@@ -678,7 +694,15 @@ export class Executor<P, C> {
   /** Remembers why a host failed; a failing primary may have been replaced: look for the current one. */
   private onHostError(host: Host<P>, err: unknown): void {
     host.noteError(err);
-    if (host.role === 'primary') void this.monitor?.requestDiscovery();
+    if (host.role === 'primary') this.primaryTrouble();
+  }
+
+  /** Set by the core: told when the primary failed or refused a write (a discovery provider asks at once). */
+  onPrimaryTrouble: (() => void) | undefined;
+
+  private primaryTrouble(): Promise<void> {
+    this.onPrimaryTrouble?.();
+    return this.monitor?.requestDiscovery() ?? Promise.resolve();
   }
 
   private fetchPosition(host: Host<P>): void {

@@ -57,6 +57,8 @@ export type StateListener<D> = (host: Host<D>, from: HostState, to: HostState) =
 export interface ChooseOptions<D> {
   /** A host not to use (the one a retried read just failed on). */
   readonly exclude?: Host<D> | undefined;
+  /** Only replicas where a statement starts without waiting for a connection (a hedge). */
+  readonly idleOnly?: boolean | undefined;
 }
 
 /** The default fallback latency (ms) used while no host has a sample. */
@@ -290,7 +292,11 @@ export class Cluster<D> {
       throw new NoPrimaryError(`No primary host may be used: target_session_attrs=${this.noPrimary} allows replicas only (a write or a primary connection was asked for)`);
     }
     if (!wantsPrimary) {
-      const candidates = this.readCandidates(options?.exclude);
+      let candidates = this.readCandidates(options?.exclude);
+      if (options?.idleOnly) {
+        candidates = candidates.filter((h) => this.canStartAtOnce(h));
+        if (candidates.length === 0) throw new NoHostAvailableError('reads', this.snapshot(), undefined);
+      }
       if (candidates.length > 0) return this.pick(candidates);
       if (!this.fallbackToPrimary || this.noPrimary !== undefined) throw new NoHostAvailableError('reads', this.snapshot(), this.latestFailure());
     }
@@ -436,6 +442,12 @@ export class Cluster<D> {
   stats(): PoolStats {
     const now = this.now();
     return { hosts: this.hosts.map((h) => h.stats(now, this.counts(h.driver))), hedges: { ...this.hedges } };
+  }
+
+  /** True when a statement on `host` would not wait in its pool's queue: an idle connection, or room for a new one. */
+  canStartAtOnce(host: Host<D>): boolean {
+    const c = this.counts(host.driver);
+    return c.idle > 0 || c.total < host.capacity;
   }
 
   /** The driver's connection counters of one host. */

@@ -94,8 +94,9 @@ export function multiHostCore<O extends object, P, C>(
     // An HA manager knows of a failover before the old primary's connections time out: ask it
     // at once when the primary fails.
     cluster.onStateChange((host, _from, to) => {
-      if (host.role === 'primary' && (to === 'ejected' || to === 'down')) void d.run();
+      if (host.role === 'primary' && (to === 'ejected' || to === 'down')) d.request();
     });
+    executor.onPrimaryTrouble = () => d.request();
   }
   monitor.start();
   discoverer?.start();
