@@ -1,6 +1,6 @@
 // Drizzle on p2c-pool: pass the pool as `client`. Plain queries go through pool.query (routed);
 // db.transaction() takes a primary connection from pool.connect()/getConnection().
-// Run: npm run build && node dist/examples/orm/drizzle.js
+// Run: npx tsc -p tsconfig.json && node dist/examples/orm/drizzle.js
 
 import { drizzle as pgDrizzle } from 'drizzle-orm/node-postgres';
 import { drizzle as myDrizzle } from 'drizzle-orm/mysql2';

@@ -1,6 +1,6 @@
 // Knex on p2c-pool: Knex 3.3+ takes an external driver pool as `connectionPool`. With
 // `connectRole: 'auto'` every Knex connection is a routing client.
-// Run: npm run build && node dist/examples/orm/knex.js
+// Run: npx tsc -p tsconfig.json && node dist/examples/orm/knex.js
 
 import knexFactory from 'knex';
 import { Pool } from '../../adapters/pg/index.js';

@@ -1,6 +1,6 @@
 // Kysely on p2c-pool: PostgresDialect and MysqlDialect take the pool; `connectRole: 'auto'` makes
 // each connection a routing client, so reads reach replicas and transactions stay on the primary.
-// Run: npm run build && node dist/examples/orm/kysely.js
+// Run: npx tsc -p tsconfig.json && node dist/examples/orm/kysely.js
 
 import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
 import { Pool } from '../../adapters/pg/index.js';

@@ -2,7 +2,7 @@
 // With a generated client: `new PrismaClient({ adapter: new PrismaPg(pool) })`. The client cannot be
 // generated on a machine without network access to Prisma's engine downloads, so this example
 // drives the adapter directly, the way the Prisma client does.
-// Run: npm run build && node dist/examples/orm/prisma.js
+// Run: npx tsc -p tsconfig.json && node dist/examples/orm/prisma.js
 
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from '../../adapters/pg/index.js';

@@ -1,6 +1,6 @@
 // Sequelize on p2c-pool: `dialectModule` hands Sequelize routing clients backed by the pool.
 // Turn off Sequelize's per-connection SETs so connections are not pinned to the primary.
-// Run: npm run build && node dist/examples/orm/sequelize.js
+// Run: npx tsc -p tsconfig.json && node dist/examples/orm/sequelize.js
 
 import { QueryTypes, Sequelize } from 'sequelize';
 import { Pool } from '../../adapters/pg/index.js';

@@ -1,6 +1,6 @@
 // TypeORM on p2c-pool: `driver` is p2c-pool's pg (or mysql2) module, the hosts go in `extra`,
 // and TypeORM's own `replication` stays off (the pool routes).
-// Run: npm run build && node dist/examples/orm/typeorm.js
+// Run: npx tsc -p tsconfig.json && node dist/examples/orm/typeorm.js
 
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
