@@ -115,32 +115,37 @@ export function patroniDiscovery(options: PatroniDiscoveryOptions): DiscoveryPro
   for (const u of options.urls) {
     if (!URL.canParse(u)) throw new TypeError('patroniDiscovery: a URL in `urls` is not a valid URL');
   }
-  // Configured URLs first, then members' own API URLs as the cluster reports them.
-  const known = new Set(options.urls.map((u) => u.replace(/\/+$/, '')));
-  let preferred: string | undefined;
+  // The configured URLs, and the members' own API URLs as the cluster last reported them.
+  const configured = options.urls.map((u) => u.replace(/\/+$/, ''));
+  let learnt: string[] = [];
+  const ask = async (base: string, signal: AbortSignal): Promise<PatroniMember[]> => {
+    const res = await fetch(`${base}/cluster`, { signal });
+    if (!res.ok) throw new Error(`Patroni ${base}/cluster answered HTTP ${res.status}`);
+    const body = (await res.json()) as { members?: unknown };
+    if (!Array.isArray(body.members)) throw new Error(`Patroni ${base}/cluster listed no members`);
+    return body.members as PatroniMember[];
+  };
   return {
     kind: 'patroni',
     intervalMillis: options.intervalMillis,
     async discover(signal) {
-      const order = preferred ? [preferred, ...[...known].filter((u) => u !== preferred)] : [...known];
-      let lastError: unknown;
-      for (const base of order) {
-        signal.throwIfAborted();
-        try {
-          const res = await fetch(`${base}/cluster`, { signal });
-          if (!res.ok) throw new Error(`Patroni ${base}/cluster answered HTTP ${res.status}`);
-          const body = (await res.json()) as { members?: PatroniMember[] };
-          const members = Array.isArray(body.members) ? body.members : [];
-          preferred = base;
-          for (const m of members) if (typeof m.api_url === 'string' && URL.canParse(m.api_url)) known.add(new URL(m.api_url).origin);
-          return members.filter((m) => typeof m.host === 'string' && SERVING.has(m.state ?? '')
-            && (m.role === 'leader' || options.includeNoLoadBalance || !isTrue(m.tags?.['noloadbalance'])))
-            .map((m) => ({ host: m.host!, port: typeof m.port === 'number' ? m.port : undefined, role: m.role === 'leader' ? 'primary' : 'replica' }));
-        } catch (err) {
-          lastError = err;
-        }
+      // Every known node at once: the first answer wins, so a node that is down or black-holed
+      // costs nothing; the others are aborted.
+      const done = new AbortController();
+      const both = AbortSignal.any([signal, done.signal]);
+      let members: PatroniMember[];
+      try {
+        members = await Promise.any([...new Set([...configured, ...learnt])].map((base) => ask(base, both)));
+      } catch (err) {
+        const first = (err as AggregateError).errors?.[0];
+        throw first instanceof Error ? first : new Error('no Patroni REST API answered');
+      } finally {
+        done.abort();
       }
-      throw lastError instanceof Error ? lastError : new Error('no Patroni REST API answered');
+      learnt = members.flatMap((m) => (typeof m.api_url === 'string' && URL.canParse(m.api_url) ? [new URL(m.api_url).origin] : []));
+      return members.filter((m) => typeof m.host === 'string' && SERVING.has(m.state ?? '')
+        && (m.role === 'leader' || options.includeNoLoadBalance || !isTrue(m.tags?.['noloadbalance'])))
+        .map((m) => ({ host: m.host!, port: typeof m.port === 'number' ? m.port : undefined, role: m.role === 'leader' ? 'primary' as const : 'replica' as const }));
     },
   };
 }

@@ -98,3 +98,36 @@ describe('Discoverer', () => {
     expect(calls).toBe(2);
   });
 });
+
+describe('patroniDiscovery (against local HTTP servers shaped like Patroni)', () => {
+  it('takes the first answer of all known nodes (one refused, one black-holed), keeps serving members, leaves out noloadbalance ones', async () => {
+    const { createServer } = await import('node:http');
+    const members = [
+      { name: 'n1', role: 'leader', state: 'running', host: '10.0.0.1', port: 5432, api_url: 'http://127.0.0.1:1/patroni', tags: { noloadbalance: true } },
+      { name: 'n2', role: 'sync_standby', state: 'streaming', host: '10.0.0.2', port: 5432 },
+      { name: 'n3', role: 'replica', state: 'running', host: '10.0.0.3', port: 5433, tags: { noloadbalance: 'true' } },
+      { name: 'n4', role: 'replica', state: 'stopped', host: '10.0.0.4', port: 5432 },
+      { name: 'n5', role: 'replica', state: 'starting', host: '10.0.0.5', port: 5432 },
+    ];
+    const good = createServer((req, res) => res.end(JSON.stringify(req.url === '/cluster' ? { members } : {})));
+    const hole = createServer(() => {}); // accepts, never answers
+    await Promise.all([good, hole].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+    const url = (s: typeof good) => `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    try {
+      const p = patroniDiscovery({ urls: ['http://127.0.0.1:1', url(hole), `${url(good)}/`] });
+      const started = Date.now();
+      expect(await p.discover(AbortSignal.timeout(2000))).toEqual([
+        { host: '10.0.0.1', port: 5432, role: 'primary' },
+        { host: '10.0.0.2', port: 5432, role: 'replica' },
+      ]);
+      expect(Date.now() - started).toBeLessThan(1000);
+      const all = patroniDiscovery({ urls: [url(good)], includeNoLoadBalance: true });
+      expect((await all.discover(AbortSignal.timeout(2000))).map((h) => h.host)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+      const none = patroniDiscovery({ urls: ['http://127.0.0.1:1', url(hole)] });
+      await expect(none.discover(AbortSignal.timeout(300))).rejects.toThrow();
+    } finally {
+      hole.closeAllConnections();
+      await Promise.all([good, hole].map((s) => new Promise((r) => s.close(r))));
+    }
+  });
+});
