@@ -100,6 +100,26 @@ export class HealthMonitor<D> {
       if (to === 'ejected' || to === 'down') this.scheduleProbe(host);
       if (host.role === 'primary' && to !== 'up' && to !== 'closed') void this.requestDiscovery();
     });
+    cluster.onLastHostFailing(() => this.probeOutEarly());
+  }
+
+  private lastEarlyProbe = -Infinity;
+
+  /**
+   * Probes every ejected or down host now, not at the end of its ejection (at most every
+   * `rediscoverMillis`): while the last host that can serve keeps failing, and when discovery
+   * lists a host that is out (an HA manager reports it running again).
+   */
+  probeOutEarly(): void {
+    const now = this.cluster.now();
+    if (this.stopped || now - this.lastEarlyProbe < this.rediscoverMillis) return;
+    this.lastEarlyProbe = now;
+    for (const h of this.cluster.hosts) {
+      if ((h.state === 'ejected' || h.state === 'down') && !this.inFlight.has(h)) {
+        const p = this.runCheck(h, true).then(() => h.state === 'up' && h.verified, () => false).finally(() => this.inFlight.delete(h));
+        this.inFlight.set(h, p);
+      }
+    }
   }
 
   start(): void {
@@ -222,10 +242,10 @@ export class HealthMonitor<D> {
     return since;
   }
 
-  private async runCheck(host: Host<D>): Promise<void> {
+  private async runCheck(host: Host<D>, early = false): Promise<void> {
     if (this.stopped || host.state === 'closed' || host.state === 'probing') return;
     const halfOpen = host.state !== 'up';
-    if (halfOpen && !probeDue(host.health, this.cluster.now())) return;
+    if (halfOpen && !early && !probeDue(host.health, this.cluster.now())) return;
     if (halfOpen) this.cluster.apply(host, { type: 'probe-start' });
     const startedAt = this.cluster.now();
     let result: ProbeResult;

@@ -201,6 +201,13 @@ export class Cluster<D> {
 
   private readonly mismatchListeners: ((mismatch: RoleMismatch) => void)[] = [];
 
+  /** Registers a listener called when a host fails but cannot be ejected, being the last that can serve. */
+  onLastHostFailing(listener: (host: Host<D>) => void): void {
+    this.lastHostListeners.push(listener);
+  }
+
+  private readonly lastHostListeners: ((host: Host<D>) => void)[] = [];
+
   /** Registers a listener of host state changes. */
   onStateChange(listener: StateListener<D>): void {
     this.listeners.push(listener);
@@ -402,6 +409,9 @@ export class Cluster<D> {
     // Only a failure can eject; the scan of the other hosts is skipped on the success path.
     const canEject = event.type === 'failure' || event.type === 'check-failed' ? this.canEject(host) : true;
     host.health = transition(before, event, this.now(), this.random, this.healthOptions, canEject);
+    // The last host that can serve keeps failing: hosts out of rotation may be back already (a
+    // replica that restarted in a second is otherwise out for its whole ejection).
+    if (!canEject) for (const l of this.lastHostListeners) l(host);
     const from = before.state;
     const to = host.health.state;
     if (from === to) return;

@@ -157,6 +157,8 @@ function hostMembership<O extends object, P>(
       const wanted = new Map<string, HostSpec<O>>();
       for (const h of specs) if (!wanted.has(h.name)) wanted.set(h.name, h);
       const work: Promise<unknown>[] = [];
+      // A listed host that is out of rotation is asked now rather than at the end of its ejection.
+      if (cluster.hosts.some((h) => wanted.has(h.name) && (h.state === 'ejected' || h.state === 'down'))) monitor.probeOutEarly();
       for (const host of cluster.hosts) if (!wanted.has(host.name) && !host.draining) work.push(remove(host));
       for (const [name, h] of wanted) {
         const have = cluster.host(name);

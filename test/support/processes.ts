@@ -23,9 +23,11 @@ function startWatchdog(): void {
   // Lines are PIDs to kill, or temp dirs (absolute paths) to remove once the servers are gone.
   const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; `
     + `for p in $(grep -v '^/' '${pidFile}' 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; `
-    // Servers still starting (not yet tracked) are found by the PID files in the tracked dirs.
-    + `for d in $(grep '^/' '${pidFile}' 2>/dev/null); do for f in $(find "$d" -maxdepth 3 -name '*.pid' 2>/dev/null); do p=$(head -n 1 "$f"); `
-    + `grep -qaE 'postgres|mariadbd|mysqld' "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p" 2>/dev/null; done; done; sleep 1; `
+    // Servers still starting (not yet tracked) are found by the PID files in the tracked dirs. The pass repeats for
+    // a few seconds: a server launched by a short-lived helper of a killed manager (Patroni starts postgres that
+    // way) writes its PID file only after the first pass.
+    + `for i in 1 2 3 4 5; do for d in $(grep '^/' '${pidFile}' 2>/dev/null); do for f in $(find "$d" -maxdepth 3 -name '*.pid' 2>/dev/null); do p=$(head -n 1 "$f"); `
+    + `grep -qaE 'postgres|mariadbd|mysqld' "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p" 2>/dev/null; done; done; sleep 1; done; `
     + `for d in $(grep '^/' '${pidFile}' 2>/dev/null); do rm -rf "$d"; done; rm -f '${pidFile}'`;
   const child = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
   child.unref();
