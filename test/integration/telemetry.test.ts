@@ -97,6 +97,25 @@ describe('OpenTelemetry', () => {
     expect(everything).not.toContain(PARAM);
   });
 
+  it('follows hosts added and removed at run time: spans and gauges of the new host, none of the removed one', async () => {
+    const t = sdk();
+    const c = cluster();
+    const pool = new Pool({ primary: c.primary.url, replicas: [c.replicas[0]!.url], telemetry: { tracerProvider: t.tracerProvider, meterProvider: t.meterProvider }, picker: 'ordered' });
+    cleanups.push(() => pool.end());
+    pool.on('error', () => {});
+    await pool.query('SELECT 1');
+    await pool.addHost({ connectionString: c.replicas[1]!.url, name: 'late' });
+    await pool.removeHost(`127.0.0.1:${c.replicas[0]!.port}`);
+    t.spans.reset();
+    await pool.query('SELECT 1');
+    const span = t.spans.getFinishedSpans().find((s) => s.name === 'SELECT')!;
+    expect(span.attributes).toMatchObject({ 'p2c.host': 'late', 'server.port': c.replicas[1]!.port, 'p2c.role': 'replica' });
+    const metrics = await t.metrics();
+    const state = metrics.find((m) => m.descriptor.name === 'p2c.host.state')!;
+    const pools = new Set(state.dataPoints.map((p) => p.attributes['db.client.connection.pool.name']));
+    expect(pools).toEqual(new Set([`127.0.0.1:${c.primary.port}`, 'late']));
+  });
+
   it('a hedged read: the hedge has its own span (p2c.hedge, linked hedge-of the original) and counts in p2c.hedges', async () => {
     const c = cluster();
     const t = sdk();
