@@ -577,13 +577,18 @@ export class Executor<P, C> {
         endSpan(err);
         return this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, undefined, undefined, span?.spanContext);
       }
-      if (!readOnly && host.role === 'primary' && work.role !== 'replica' && work.retriable !== false && attempt < 2 && this.driver.isReadOnlyError(err)) {
-        // The primary refused a write as read-only: it was demoted (a switchover), so the statement
-        // did not run. Roles are asked again (bounded by the check timeout), then it runs once on
-        // the primary there is then; none yet: NoPrimaryError, as for any write without a primary.
+      if (this.monitor !== undefined && !readOnly && host.role === 'primary' && work.role !== 'replica' && work.retriable !== false && attempt < 2 && this.driver.isReadOnlyError(err)) {
+        // The primary refused a statement as read-only: either it was demoted (a switchover), and
+        // the statement did not run, or the session was made read-only by the user. Roles are
+        // asked again (bounded by the check timeout): demoted, it runs once on the primary there is
+        // then (none yet: NoPrimaryError, as for any write without one); still the primary, the
+        // caller gets the server's error.
         endSpan(err);
-        host.noteError(err);
-        void this.primaryTrouble().then(() => this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, host, undefined, span?.spanContext));
+        void this.primaryTrouble().then(() => {
+          if (host.role === 'primary' && host.state === 'up') return userDone(err);
+          host.noteError(err);
+          this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, host, undefined, span?.spanContext);
+        });
         return;
       }
       done(err);

@@ -31,7 +31,7 @@ export interface ClusterOptions {
   /** See MetricsOptions.latencyStaleMillis. Default 2000. */
   readonly latencyStaleMillis?: number;
   /** libpq's target_session_attrs: 'read-only' and 'standby' never use the primary. Default 'any'. */
-  readonly targetSessionAttrs?: string;
+  readonly targetSessionAttrs?: string | undefined;
 }
 
 /**
