@@ -223,7 +223,12 @@ export class Discoverer {
 
   private async once(): Promise<void> {
     this.lastStart = performance.now();
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.timeoutMillis)]);
+    // A timer of our own, not AbortSignal.timeout(): a timeout signal referenced only by
+    // AbortSignal.any() can be garbage-collected before it fires, and the bound would be lost.
+    const bound = new AbortController();
+    const timer = setTimeout(() => bound.abort(), this.timeoutMillis);
+    timer.unref();
+    const signal = AbortSignal.any([this.abort.signal, bound.signal]);
     let hosts: readonly DiscoveredHost[];
     try {
       hosts = await new Promise<readonly DiscoveredHost[]>((resolve, reject) => {
@@ -233,10 +238,28 @@ export class Discoverer {
       if (!Array.isArray(hosts)) throw new Error(`${this.provider.kind} discovery returned no list`);
       if (hosts.length === 0) throw new Error(`${this.provider.kind} discovery found no host; keeping the current ones`);
     } catch (err) {
-      if (!this.stopped) this.onError?.(err instanceof Error ? err : new Error(String(err)));
+      if (!this.stopped) this.report(err);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     if (this.stopped) return;
-    await this.apply(hosts).catch((err: unknown) => this.onError?.(err instanceof Error ? err : new Error(String(err))));
+    try {
+      await this.apply(hosts);
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  /**
+   * Tells `onError` (the pool's `discoveryError` event). A listener that throws does not stop
+   * discovery: its exception is rethrown on its own, as an uncaught exception of the app's listener.
+   */
+  private report(err: unknown): void {
+    try {
+      this.onError?.(err instanceof Error ? err : new Error(String(err)));
+    } catch (thrown) {
+      process.nextTick(() => { throw thrown; });
+    }
   }
 }

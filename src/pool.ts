@@ -126,6 +126,11 @@ export class Cluster<D> {
   /** Set when target_session_attrs forbids the primary: its value, for messages. */
   private readonly noPrimary: string | undefined;
 
+  /** Where a routing client pins transactions and session state: the primary, or a replica when target_session_attrs forbids the primary. */
+  get pinRole(): 'primary' | 'replica' {
+    return this.noPrimary === undefined ? 'primary' : 'replica';
+  }
+
   /** Every host's `maxWeight` is the largest weight in the cluster (weights are relative). */
   private reweigh(): void {
     let maxWeight = 0;

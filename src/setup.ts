@@ -28,6 +28,10 @@ export interface Core<P, C> {
   /** Adding and removing hosts at run time (multi-host form only). */
   readonly membership?: Membership<P> | undefined;
   readonly discoverer?: Discoverer | undefined;
+  /** Ends one host's pool, once (multi-host form). */
+  readonly endHost?: ((host: Host<P>) => Promise<void>) | undefined;
+  /** Every host pool ending started (also of hosts already removed). */
+  readonly endings?: ReadonlyMap<Host<P>, Promise<void>> | undefined;
 }
 
 /** Run-time changes of the host list (`addHost`, `removeHost`, `setHosts`, discovery). */
@@ -86,10 +90,18 @@ export function multiHostCore<O extends object, P, C>(
     telemetry,
     hedge: spec.hedge,
   }, monitor);
-  const membership = hostMembership(cluster, monitor, (value) => addedHostSpec(spec, driverSpec, value), (h) => makeHost(h, false), endPool, spec.drainTimeoutMillis);
+  // A host's pool is ended once, by its removal or by end(), whichever comes first; end() waits for
+  // every one (also of hosts removed before, whose leased clients may still be out).
+  const endings = new Map<Host<P>, Promise<void>>();
+  const endHost = (host: Host<P>): Promise<void> => {
+    let ending = endings.get(host);
+    if (ending === undefined) endings.set(host, (ending = Promise.resolve().then(() => endPool(host.driver))));
+    return ending;
+  };
+  const membership = hostMembership(cluster, monitor, (value) => addedHostSpec(spec, driverSpec, value), (h) => makeHost(h, false), endHost, spec.drainTimeoutMillis);
   let discoverer: Discoverer | undefined;
   if (spec.discovery) {
-    const d = new Discoverer(spec.discovery, (found) => membership.set(found.map((f) => discoveredOptions(f))), spec.healthCheckTimeoutMillis);
+    const d = new Discoverer(spec.discovery, async (found) => membership.set(found.map((f) => discoveredOptions(f))), spec.healthCheckTimeoutMillis);
     discoverer = d;
     // An HA manager knows of a failover before the old primary's connections time out: ask it
     // at once when the primary fails.
@@ -103,12 +115,16 @@ export function multiHostCore<O extends object, P, C>(
   // Roles are verified before any host serves: the first statements wait for the first checks
   // (after the first discovery, when there is one), each bounded by healthCheckTimeoutMillis.
   const first = discoverer ? discoverer.run().then(() => monitor.checkAll()) : monitor.checkAll();
-  executor.ready = first.then(() => { executor.ready = undefined; });
-  return { cluster, executor, monitor, membership, discoverer };
+  // Never left rejected: statements waiting on it would wait on it for ever.
+  executor.ready = first.then(() => { executor.ready = undefined; }, () => { executor.ready = undefined; });
+  return { cluster, executor, monitor, membership, discoverer, endHost, endings };
 }
 
 /** What the core passes to the driver for a discovered host: its address, port and weight. */
 function discoveredOptions(found: DiscoveredHost): Record<string, unknown> {
+  if (typeof found !== 'object' || found === null || typeof found.host !== 'string' || found.host.trim() === '') {
+    throw new ConfigError('discovery', 'returned an entry without a host (each entry must be { host, port?, weight? })');
+  }
   const out: Record<string, unknown> = { host: found.host };
   if (found.port !== undefined) out['port'] = found.port;
   if (found.weight !== undefined) out['weight'] = found.weight;
@@ -120,7 +136,7 @@ function hostMembership<O extends object, P>(
   monitor: HealthMonitor<P>,
   normalize: (value: unknown) => HostSpec<O>,
   makeHost: (spec: HostSpec<O>) => Host<P>,
-  endPool: (pool: P) => Promise<void>,
+  endPool: (host: Host<P>) => Promise<void>,
   drainTimeoutMillis: number,
 ): Membership<P> {
   const removing = new Map<Host<P>, Promise<void>>();
@@ -135,8 +151,11 @@ function hostMembership<O extends object, P>(
     const running = removing.get(host);
     if (running) return running;
     cluster.drainHost(host);
+    // After the drain (or drainTimeoutMillis), its pool is ended: idle connections close now, a
+    // client still leased closes when released (end() of the whole pool waits for it).
+    const started = cluster.now();
     const p = drained(cluster, host, drainTimeoutMillis)
-      .then(() => (cluster.ending ? undefined : withTimeout(endPool(host.driver), drainTimeoutMillis)))
+      .then(() => (cluster.ending ? undefined : withTimeout(endPool(host), Math.max(100, drainTimeoutMillis - (cluster.now() - started)))))
       .catch(() => {}) // a pool that fails to end is dropped all the same
       .then(() => {
         removing.delete(host);
@@ -148,7 +167,10 @@ function hostMembership<O extends object, P>(
   return {
     add(value) {
       const h = normalize(value);
-      if (cluster.host(h.name) !== undefined) return Promise.reject(new ConfigError('host', `host name "${h.name}" is already in the pool`));
+      const have = cluster.host(h.name);
+      // A host named again while it drains comes back as a new host once the old one is gone.
+      if (have?.draining) return removing.get(have)!.then(() => (cluster.host(h.name) === undefined ? addSpec(h) : Promise.reject(new ConfigError('host', `host name "${h.name}" is already in the pool`))));
+      if (have !== undefined) return Promise.reject(new ConfigError('host', `host name "${h.name}" is already in the pool`));
       return addSpec(h);
     },
     remove,
@@ -222,7 +244,9 @@ export async function endCore<P>(core: Core<P, unknown>, endPool: (pool: P) => P
   }
   core.monitor?.stop();
   core.discoverer?.stop();
-  await Promise.all(core.cluster.hosts.map((h) => endPool(h.driver)));
+  const endHost = core.endHost ?? ((h: Host<P>) => endPool(h.driver));
+  await Promise.all(core.cluster.hosts.map((h) => endHost(h)));
+  if (core.endings) await Promise.all(core.endings.values()).catch(() => {});
   core.cluster.ended = true;
   core.cluster.close();
 }

@@ -201,6 +201,11 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
     await this.membership().set(hosts);
   }
 
+  /** @internal Where routing clients pin transactions and session state (see targetSessionAttrs). */
+  get pinRole(): 'primary' | 'replica' {
+    return this.core.cluster.pinRole;
+  }
+
   private membership(): Membership<MyPool> {
     this.core.cluster.assertOpen();
     if (!this.core.membership) throw new ConfigError('hosts', 'can only change in the multi-host form (primary/replicas, hosts or discovery)');

@@ -176,7 +176,7 @@ export class RoutingConnection extends EventEmitter {
       else (conn[method] as (s: unknown, v: unknown, c: Callback) => void)(sql, values, done);
     };
     if (this.pinning.needsPin(effect)) {
-      this.pool.getConnection({ role: 'primary' }, (err, conn) => {
+      this.pool.getConnection({ role: this.pool.pinRole }, (err, conn) => {
         if (err || !conn) return cb(err ?? new Error('no connection'));
         this.pinned = conn;
         // The pinned connection's errors reach this connection's listeners, as on a mysql2 connection.

@@ -180,13 +180,14 @@ export function splitMultiHostUrl(value: string): MultiHostUrl | undefined {
   const [, scheme, authority, path, query = ''] = m as unknown as [string, string, string, string, string | undefined];
   const at = authority.lastIndexOf('@');
   const userinfo = at >= 0 ? authority.slice(0, at + 1) : '';
-  const hostList = splitList(authority.slice(at + 1));
+  const hostList = splitList(authority.slice(at + 1)).map((h) => h.trim());
   if (hostList.length > 1 && hostList.some((h) => h === '')) throw new Error('the host list has an empty entry');
   const params = new URLSearchParams(query.slice(1));
-  const paramHosts = params.get('host')?.split(',') ?? [];
-  const paramPorts = params.get('port')?.split(',') ?? [];
+  const paramHosts = params.get('host')?.split(',').map((h) => h.trim()) ?? [];
+  const paramPorts = params.get('port')?.split(',').map((p) => p.trim()) ?? [];
   if (hostList.length <= 1 && paramHosts.length <= 1) return undefined;
-  if (hostList.length > 1 && paramHosts.length > 1) throw new Error('hosts are listed both in the URL and in its host parameter');
+  if (hostList.length > 1 && params.has('host')) throw new Error('hosts are listed both in the URL and in its host parameter');
+  if (paramHosts.length > 1 && paramHosts.some((h) => h === '')) throw new Error('the host parameter has an empty entry');
   const targetSessionAttrs = params.get('target_session_attrs') ?? undefined;
   const loadBalanceHosts = params.get('load_balance_hosts') ?? undefined;
   for (const key of LIBPQ_ONLY) params.delete(key);
@@ -206,7 +207,10 @@ export function splitMultiHostUrl(value: string): MultiHostUrl | undefined {
       return `${scheme}${authority}${path}?${own.toString()}`;
     });
   }
-  if (urls.some((u) => connectionStringProblem(u) !== undefined)) throw new Error('a host in the list is not a valid host[:port]');
+  for (const u of urls) {
+    const problem = connectionStringProblem(u);
+    if (problem !== undefined) throw new Error(`one host's URL ${problem}`);
+  }
   return { urls, targetSessionAttrs, loadBalanceHosts };
 }
 
@@ -273,12 +277,22 @@ export function expandMultiHostUrls<T>(config: T): T {
   delete out['primary'];
   delete out['replicas'];
   const hosts: unknown[] = [];
+  const seen = new Set<string>();
   let shared: Record<string, unknown> | undefined;
   const take = (m: MultiHostUrl) => {
     for (const url of m.urls) {
-      const { host, port, ...rest } = urlOptions(url);
-      shared ??= rest;
-      hosts.push(port === undefined ? { host } : { host, port });
+      // Each host keeps its own URL, read by pg as pg reads it (its login, database, parameters).
+      // A server listed twice is one host: two would both claim the primary role.
+      const name = describeHost({ connectionString: url });
+      if (seen.has(name)) continue;
+      seen.add(name);
+      hosts.push(url);
+      // Hosts found later (discovery, addHost) get the first URL's options, as far as they are
+      // options pg.Pool takes as values (a numeric URL parameter stays in that host's URL only).
+      if (shared === undefined) {
+        const { host: _h, port: _p, ...rest } = urlOptions(url);
+        shared = Object.fromEntries(Object.entries(rest).filter(([k, v]) => pgDriverSpec.check?.(k, v) === undefined));
+      }
     }
   };
   if (top) take(top);

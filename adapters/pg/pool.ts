@@ -10,7 +10,7 @@ import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type 
 import { classify, statementKind, type RoleRequest } from '../../src/routing.js';
 import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core, type Membership } from '../../src/setup.js';
 import type { Callback } from '../../src/driver.js';
-import { describeHost, expandMultiHostUrls, pgDriverSpec } from './options.js';
+import { describeHost, expandMultiHostUrls, pgDriverSpec, splitMultiHostUrl } from './options.js';
 import { probeHost } from './probe.js';
 import { forgetSessionMode, pgDriver } from './driver.js';
 import { failSubmittable, RoutingClient } from './routing-client.js';
@@ -148,6 +148,7 @@ export class Pool extends PgPoolBase {
    * @example await pool.addHost('postgres://app@db4:5432/app');
    */
   async addHost(config: string | HostConfig): Promise<HostStats> {
+    if (typeof config === 'string' && splitHosts(config).length > 1) throw new ConfigError('host', 'lists several hosts: call addHost once per host, or setHosts');
     const host = await this.membership().add(config);
     return this.core.cluster.statsOf(host);
   }
@@ -170,7 +171,12 @@ export class Pool extends PgPoolBase {
    */
   async setHosts(hosts: ReadonlyArray<string | HostConfig>): Promise<void> {
     if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
-    await this.membership().set(hosts);
+    await this.membership().set(hosts.flatMap((h) => (typeof h === 'string' ? splitHosts(h) : [h])));
+  }
+
+  /** @internal Where routing clients pin transactions and session state (see targetSessionAttrs). */
+  get pinRole(): 'primary' | 'replica' {
+    return this.core.cluster.pinRole;
   }
 
   private membership(): Membership<pg.Pool> {
@@ -414,4 +420,13 @@ function promisify<T>(P: PromiseConstructorLike, callback: Callback<T> | undefin
     reject = rej;
   });
   return { callback: (err, value) => (err ? reject(err) : resolve(value as T)), result };
+}
+
+/** The single-host URLs of a (possibly multi-host) connection string; a bad one is a ConfigError. */
+function splitHosts(url: string): string[] {
+  try {
+    return [...(splitMultiHostUrl(url)?.urls ?? [url])];
+  } catch (err) {
+    throw new ConfigError('host', `is not a valid multi-host connection string (${(err as Error).message})`);
+  }
 }

@@ -99,7 +99,7 @@ export class RoutingClient extends EventEmitter {
     const text = typeof config === 'string' ? config : (config as { text?: unknown } | null)?.text;
     const effect = sessionEffect(typeof text === 'string' ? text : '', 'postgres');
     if (this.pinning.needsPin(effect)) {
-      this.pinned = await this.pool.connect({ role: 'primary' });
+      this.pinned = await this.pool.connect({ role: this.pool.pinRole });
       this.pinned.on('notice', (msg) => this.emit('notice', msg));
       this.pinned.on('notification', (msg) => this.emit('notification', msg));
       // A connection error of the pinned connection reaches this client's listeners, as on a pg

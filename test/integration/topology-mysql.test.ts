@@ -80,6 +80,20 @@ describe('mysql: hosts added and removed at run time', () => {
   });
 });
 
+describe('mysql: end() racing a removal', () => {
+  it('end() right after removeHost() ends cleanly', async () => {
+    const c = cluster();
+    for (let turns = 0; turns < 4; turns++) {
+      const pool = open({ primary: c.primary.url, replicas: [c.replicas[0]!.url, c.replicas[1]!.url] });
+      await served(pool);
+      const removal = pool.removeHost(`127.0.0.1:${R1}`);
+      for (let i = 0; i < turns; i++) await Promise.resolve();
+      await expect(new Promise<void>((resolve, reject) => pool.end((err) => (err ? reject(err) : resolve())))).resolves.toBeUndefined();
+      await removal;
+    }
+  });
+});
+
 describe('mysql: DNS discovery', () => {
   let dns: TestDns;
   beforeAll(async () => {

@@ -212,6 +212,85 @@ describe('hosts added and removed at run time', () => {
   });
 });
 
+describe('adversarial review findings (regressions)', () => {
+  it('a discovery list with a bad entry neither hangs nor crashes: the list is refused (discoveryError), reads go on', async () => {
+    const c = cluster();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let answer: unknown[] = [{ host: '127.0.0.1', port: R1 }, null];
+      const pool = open({ discovery: { kind: 'test', intervalMillis: 50, discover: async () => answer as never }, hosts: [c.replicas[0]!.url], user: 'postgres', database: 'postgres', healthCheckTimeoutMillis: 500 });
+      const errors: string[] = [];
+      pool.on('discoveryError', (e) => errors.push(e.message));
+      expect(await Promise.race([served(pool), new Promise((r) => setTimeout(() => r('hung'), 3000))])).toBe(R1);
+      answer = [{ port: R1 }];
+      await waitFor(() => errors.length >= 3, 3000);
+      expect(await served(pool)).toBe(R1);
+      expect(new Set(errors)).toEqual(new Set(['Invalid option "discovery": returned an entry without a host (each entry must be { host, port?, weight? })']));
+      await pool.end();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.removeListener('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('end() right after removeHost() ends cleanly and waits for a client still leased on the removed host', async () => {
+    const c = cluster();
+    for (let turns = 0; turns < 4; turns++) {
+      const pool = open({ primary: c.primary.url, replicas: [c.replicas[0]!.url, c.replicas[1]!.url] });
+      await served(pool);
+      const removal = pool.removeHost(`127.0.0.1:${R1}`);
+      for (let i = 0; i < turns; i++) await Promise.resolve();
+      await expect(pool.end()).resolves.toBeUndefined();
+      await removal;
+    }
+    const pool = open({ primary: c.primary.url, replicas: [c.replicas[0]!.url], drainTimeoutMillis: 300, application_name: 'drain-timeout' });
+    const leased = await pool.connect({ role: 'replica' });
+    const removedAt = Date.now();
+    await pool.removeHost(`127.0.0.1:${R1}`);
+    expect(Date.now() - removedAt).toBeLessThan(300 + 1500);
+    // Still usable until released, as pg.Pool's end() lets it be; end() waits for it.
+    expect((await leased.query('SELECT inet_server_port() AS port')).rows[0].port).toBe(R1);
+    let ended = false;
+    const ending = pool.end().then(() => { ended = true; });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(ended).toBe(false);
+    leased.release();
+    await ending;
+    const sessions = await open({ connectionString: c.replicas[0]!.url }).query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'drain-timeout'");
+    expect(Number(sessions.rows[0].n)).toBe(0);
+  });
+
+  it('addHost of a host still draining waits for it and adds it again; target_session_attrs=standby pins routing clients to a replica', async () => {
+    const c = cluster();
+    const pool = open({ primary: c.primary.url, replicas: [c.replicas[0]!.url] });
+    const leased = await pool.connect({ role: 'replica' });
+    const removal = pool.removeHost(`127.0.0.1:${R1}`);
+    const again = pool.addHost(c.replicas[0]!.url);
+    leased.release();
+    await removal;
+    expect(await again).toMatchObject({ name: `127.0.0.1:${R1}`, state: 'up' });
+    const standby = open({ connectionString: base([P0, R1], '?target_session_attrs=standby'), connectRole: 'auto' });
+    const client = await standby.connect();
+    try {
+      await client.query('BEGIN READ ONLY');
+      expect((await client.query('SELECT inet_server_port() AS port, pg_is_in_recovery() AS r')).rows[0]).toEqual({ port: R1, r: true });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  });
+
+  it('multi-host URLs: a server listed twice is one host; each URL keeps its own parameters (a numeric one works as in pg)', async () => {
+    const pool = open({ connectionString: base([P0, P0, R1], '?statement_timeout=150') });
+    expect(pool.stats().hosts.map((h) => h.name)).toEqual([`127.0.0.1:${P0}`, `127.0.0.1:${R1}`]);
+    expect(await served(pool, "INSERT INTO topo(note) VALUES ('dup') RETURNING inet_server_port() AS port")).toBe(P0);
+    await expect(pool.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
+    await expect(pool.addHost(base([R1, R2]))).rejects.toBeInstanceOf(ConfigError);
+  });
+});
+
 describe('DNS discovery (SRV records from a DNS server started by the test)', () => {
   let dns: TestDns;
   beforeAll(async () => {

@@ -35,16 +35,29 @@ describe('splitMultiHostUrl', () => {
 describe('expandMultiHostUrls', () => {
   it('makes the hosts form with shared options taken from the URL (the URL wins, as in pg)', () => {
     const out = expandMultiHostUrls({ connectionString: 'postgres://app:pw@db1:5432,db2/app?target_session_attrs=standby&load_balance_hosts=disable', user: 'other', max: 4 }) as Record<string, unknown>;
-    expect(out).toEqual({ user: 'app', password: 'pw', database: 'app', max: 4, hosts: [{ host: 'db1', port: '5432' }, { host: 'db2' }], targetSessionAttrs: 'standby', picker: 'ordered' });
+    expect(out).toEqual({ user: 'app', password: 'pw', database: 'app', max: 4, hosts: ['postgres://app:pw@db1:5432/app', 'postgres://app:pw@db2/app'], targetSessionAttrs: 'standby', picker: 'ordered' });
     const spec = normalizeCluster(out, pgDriverSpec);
     expect(spec.hosts.map((h) => h.name)).toEqual(['db1:5432', 'db2:5432']);
     expect(spec.targetSessionAttrs).toBe('standby');
   });
   it('keeps explicit options over URL parameters, and the other hosts of a list', () => {
     const out = expandMultiHostUrls({ hosts: ['postgres://u@a,b/d?load_balance_hosts=disable', { host: 'c' }], picker: 'round-robin' }) as Record<string, unknown>;
-    expect(out['hosts']).toEqual([{ host: 'a' }, { host: 'b' }, { host: 'c' }]);
+    expect(out['hosts']).toEqual(['postgres://u@a/d', 'postgres://u@b/d', { host: 'c' }]);
     expect(out['picker']).toBe('round-robin');
   });
+  it('keeps each URL its own login and parameters (pg reads them, numeric ones included); a server listed twice is one host', () => {
+    const out = expandMultiHostUrls({ hosts: ['postgres://alice:pw1@h1,h2/db1?statement_timeout=100', 'postgres://bob:pw2@h3,h1/db2?application_name=b'] }) as Record<string, unknown>;
+    expect(out['hosts']).toEqual(['postgres://alice:pw1@h1/db1?statement_timeout=100', 'postgres://alice:pw1@h2/db1?statement_timeout=100', 'postgres://bob:pw2@h3/db2?application_name=b']);
+    expect(out).toMatchObject({ user: 'alice', password: 'pw1', database: 'db1' });
+    expect(out['statement_timeout']).toBeUndefined();
+    const spec = normalizeCluster(out, pgDriverSpec);
+    expect(spec.hosts.map((h) => h.name)).toEqual(['h1:5432', 'h2:5432', 'h3:5432']);
+    expect(() => splitMultiHostUrl('postgres://u@h1,h2/d?host=h3')).toThrow('both');
+    expect(() => splitMultiHostUrl('postgres:///d?host=h1,&port=1')).toThrow('empty entry');
+    expect(splitMultiHostUrl('postgres://u@h1, h2/d')!.urls).toEqual(['postgres://u@h1/d', 'postgres://u@h2/d']);
+    expect(() => splitMultiHostUrl('postgres://u@h1,h2/d?sslrootcert=/nonexistent/x.pem')).toThrow(/one host's URL/);
+  });
+
   it('refuses a multi-host connectionString beside primary/replicas/hosts, and bad libpq values', () => {
     expect(() => expandMultiHostUrls({ connectionString: 'postgres://u@a,b/d', replicas: [] })).toThrow(ConfigError);
     expect(() => expandMultiHostUrls({ connectionString: 'postgres://u@a,b/d?load_balance_hosts=x' })).toThrow(ConfigError);
@@ -75,6 +88,23 @@ describe('Discoverer', () => {
     expect(applied).toEqual([[{ host: 'a' }]]);
     expect(errors).toEqual(['test discovery found no host; keeping the current ones', 'boom', 'test discovery returned no list']);
   });
+  it("a discoveryError listener that throws does not stop discovery; its exception surfaces on its own, as a listener's would", async () => {
+    const thrown: unknown[] = [];
+    const nextTick = process.nextTick;
+    process.nextTick = ((fn: () => void) => { try { fn(); } catch (e) { thrown.push(e); } }) as typeof process.nextTick;
+    try {
+      let runs = 0;
+      const d = new Discoverer(provider(async () => { runs++; throw new Error('down'); }), async () => {}, 100);
+      d.onError = () => { throw new Error('listener bug'); };
+      await d.run();
+      await d.run();
+      expect(runs).toBe(2);
+      expect(thrown.map((e) => (e as Error).message)).toEqual(['listener bug', 'listener bug']);
+    } finally {
+      process.nextTick = nextTick;
+    }
+  });
+
   it('bounds a provider that never answers, and aborts it', async () => {
     let aborted = false;
     const d = new Discoverer(provider((signal) => new Promise(() => signal.addEventListener('abort', () => { aborted = true; }))), async () => {}, 50);
