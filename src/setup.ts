@@ -8,7 +8,7 @@ import { Executor } from './executor.js';
 import { hostFailure, markError } from './errors.js';
 import type { ClusterSpec, HostSpec } from './config.js';
 import type { Driver, HostProber } from './driver.js';
-import type { DriverCounts } from './host.js';
+import type { DriverCounts, HostStats } from './host.js';
 import { performance } from 'node:perf_hooks';
 import type { EventEmitter } from 'node:events';
 import { Telemetry } from './telemetry.js';
@@ -46,6 +46,30 @@ export interface Membership<P> {
    */
   set(values: readonly unknown[]): Promise<void>;
 }
+
+/** The membership of a core that can change (multi-host form), or a ConfigError; the ended error after end(). */
+function changeable<P>(core: Core<P, unknown>): Membership<P> {
+  core.cluster.assertOpen();
+  if (!core.membership) throw new ConfigError('hosts', 'can only change in the multi-host form (primary/replicas, hosts or discovery)');
+  return core.membership;
+}
+
+/** What both faces' addHost/removeHost/setHosts do (see the pg face for their documentation). */
+export const hostChanges = {
+  async add<P>(core: Core<P, unknown>, config: unknown): Promise<HostStats> {
+    const host = await changeable(core).add(config);
+    return core.cluster.statsOf(host);
+  },
+  async remove<P>(core: Core<P, unknown>, name: string): Promise<void> {
+    const host = core.cluster.host(name);
+    if (host === undefined) throw new ConfigError('name', `no host named "${name}" is in the pool`);
+    await changeable(core).remove(host);
+  },
+  async set<P>(core: Core<P, unknown>, hosts: readonly unknown[]): Promise<void> {
+    if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
+    await changeable(core).set(hosts);
+  },
+};
 
 /** The multi-host core: one driver pool per host, health checks on, roles discovered when asked. */
 export function multiHostCore<O extends object, P, C>(
@@ -95,7 +119,15 @@ export function multiHostCore<O extends object, P, C>(
   const endings = new Map<Host<P>, Promise<void>>();
   const endHost = (host: Host<P>): Promise<void> => {
     let ending = endings.get(host);
-    if (ending === undefined) endings.set(host, (ending = Promise.resolve().then(() => endPool(host.driver))));
+    if (ending === undefined) {
+      // Called at once (not a tick later): the driver's own end() settles what waits in its queue.
+      try {
+        ending = endPool(host.driver);
+      } catch (err) {
+        ending = Promise.reject(err);
+      }
+      endings.set(host, ending);
+    }
     return ending;
   };
   const membership = hostMembership(cluster, monitor, (value) => addedHostSpec(spec, driverSpec, value), (h) => makeHost(h, false), endHost, spec.drainTimeoutMillis);

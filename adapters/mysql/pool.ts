@@ -13,7 +13,7 @@ import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { sessionEffect, statementKind, type RoleRequest, type StatementKind } from '../../src/routing.js';
 import { hasRawValue, lastStatus, leavesTransaction, watchTransactions } from './transactions.js';
-import { describePool, endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core, type Membership } from '../../src/setup.js';
+import { describePool, endCore, forwardHostEvents, hostChanges, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import { describeHost, mysqlDriverSpec } from './options.js';
 import { connectionPrototype, forgetSessionMode, hideConfig, mysqlDriver, poolCounts } from './driver.js';
 import { probeHost } from './probe.js';
@@ -180,25 +180,21 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
    * role; resolves with its stats then.
    * @example await pool.addHost({ host: 'db4', port: 3306 });
    */
-  async addHost(config: string | HostConfig): Promise<HostStats> {
-    const host = await this.membership().add(config);
-    return this.core.cluster.statsOf(host);
+  addHost(config: string | HostConfig): Promise<HostStats> {
+    return hostChanges.add(this.core, config);
   }
 
   /**
    * Removes a host: no new work goes there at once, what runs there finishes, its connections close
    * once released (after `drainTimeoutMillis` at the latest). Resolves when it is gone.
    */
-  async removeHost(name: string): Promise<void> {
-    const host = this.core.cluster.host(name);
-    if (host === undefined) throw new ConfigError('name', `no host named "${name}" is in the pool`);
-    await this.membership().remove(host);
+  removeHost(name: string): Promise<void> {
+    return hostChanges.remove(this.core, name);
   }
 
   /** Makes the pool's hosts exactly `hosts` (told apart by name): new ones added, missing ones drained and removed. */
-  async setHosts(hosts: ReadonlyArray<string | HostConfig>): Promise<void> {
-    if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
-    await this.membership().set(hosts);
+  setHosts(hosts: ReadonlyArray<string | HostConfig>): Promise<void> {
+    return hostChanges.set(this.core, hosts);
   }
 
   /** @internal Where routing clients pin transactions and session state (see targetSessionAttrs). */
@@ -206,11 +202,6 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
     return this.core.cluster.pinRole;
   }
 
-  private membership(): Membership<MyPool> {
-    this.core.cluster.assertOpen();
-    if (!this.core.membership) throw new ConfigError('hosts', 'can only change in the multi-host form (primary/replicas, hosts or discovery)');
-    return this.core.membership;
-  }
 
   private forwardEvents(host: Host<MyPool>): void {
     const d = host.driver;

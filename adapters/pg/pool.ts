@@ -8,7 +8,7 @@ import type { HostEvents, TypedEmitter } from '../../src/events.js';
 import type { PoolStats } from '../../src/pool.js';
 import { isMultiHost, normalizeCluster, takeConnectRole, type ConnectRole, type CoreOptions, type HostExtras } from '../../src/config.js';
 import { classify, statementKind, type RoleRequest } from '../../src/routing.js';
-import { endCore, forwardHostEvents, multiHostCore, singleHostCore, type Core, type Membership } from '../../src/setup.js';
+import { endCore, forwardHostEvents, hostChanges, multiHostCore, singleHostCore, type Core } from '../../src/setup.js';
 import type { Callback } from '../../src/driver.js';
 import { describeHost, expandMultiHostUrls, pgDriverSpec, splitMultiHostUrl } from './options.js';
 import { probeHost } from './probe.js';
@@ -149,8 +149,7 @@ export class Pool extends PgPoolBase {
    */
   async addHost(config: string | HostConfig): Promise<HostStats> {
     if (typeof config === 'string' && splitHosts(config).length > 1) throw new ConfigError('host', 'lists several hosts: call addHost once per host, or setHosts');
-    const host = await this.membership().add(config);
-    return this.core.cluster.statsOf(host);
+    return hostChanges.add(this.core, config);
   }
 
   /**
@@ -158,10 +157,8 @@ export class Pool extends PgPoolBase {
    * close once released (after `drainTimeoutMillis` at the latest). Resolves when it is gone.
    * @example await pool.removeHost('db4:5432');
    */
-  async removeHost(name: string): Promise<void> {
-    const host = this.core.cluster.host(name);
-    if (host === undefined) throw new ConfigError('name', `no host named "${name}" is in the pool`);
-    await this.membership().remove(host);
+  removeHost(name: string): Promise<void> {
+    return hostChanges.remove(this.core, name);
   }
 
   /**
@@ -170,8 +167,7 @@ export class Pool extends PgPoolBase {
    * @example await pool.setHosts(['postgres://app@db1/app', 'postgres://app@db2/app']);
    */
   async setHosts(hosts: ReadonlyArray<string | HostConfig>): Promise<void> {
-    if (!Array.isArray(hosts) || hosts.length === 0) throw new ConfigError('hosts', 'must be a non-empty array of connection strings or option objects');
-    await this.membership().set(hosts.flatMap((h) => (typeof h === 'string' ? splitHosts(h) : [h])));
+    return hostChanges.set(this.core, Array.isArray(hosts) ? hosts.flatMap((h) => (typeof h === 'string' ? splitHosts(h) : [h])) : hosts);
   }
 
   /** @internal Where routing clients pin transactions and session state (see targetSessionAttrs). */
@@ -179,11 +175,6 @@ export class Pool extends PgPoolBase {
     return this.core.cluster.pinRole;
   }
 
-  private membership(): Membership<pg.Pool> {
-    this.core.cluster.assertOpen();
-    if (!this.core.membership) throw new ConfigError('hosts', 'can only change in the multi-host form (primary/replicas, hosts or discovery)');
-    return this.core.membership;
-  }
 
   private forwardEvents(host: Host<pg.Pool>): void {
     const d = host.driver;
