@@ -138,7 +138,9 @@ export class HostMetrics {
     this.latencyWeight = this.latencyWeight * fade + weight;
     this.hasLatency = true;
     this.latencyAt = now;
-    this.latencySamples++;
+    // An estimate restarted from one exploring read rests on few samples again: explored more often
+    // until it has enough (a starved host's first read is often slow for being cold).
+    this.latencySamples = fade === 0 ? 1 : this.latencySamples + 1;
   }
 
   observeOutcome(now: number, failed: 0 | 1): void {

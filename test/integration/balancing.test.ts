@@ -97,6 +97,7 @@ describe('latency-aware balancing with a replica slowed by 20 ms (proxy in anoth
       const ports = await readFor(pool, 2500);
       const s = share(ports, cluster().replicas[0]!.port);
       console.log(`equal replicas: ${(100 * s).toFixed(1)}% / ${(100 * (1 - s)).toFixed(1)}%`);
+      if (s < 0.4 || s > 0.6) console.log('diagnosis:', JSON.stringify(pool.stats().hosts.map((h) => [h.name, h.role, h.state, h.latencyMs, h.errorRate, h.queries, h.errors, h.lastError?.message])));
       expect(s).toBeGreaterThan(0.4);
       expect(s).toBeLessThan(0.6);
     } finally {

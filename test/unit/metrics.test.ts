@@ -63,8 +63,14 @@ describe('HostMetrics latency (time-weighted mean, samples weighed by the idle s
     m.explored(2000);
     expect(m.exploreDue(3999)).toBe(false);
     expect(m.exploreDue(4000)).toBe(true);
+    // The exploring read restarts the estimate from one sample: explored every stale / 8 again
+    // until it rests on 16 samples (a starved host's first read is often slow for being cold).
     m.observeLatency(4100, 21);
-    expect(m.exploreDue(5000)).toBe(false);
+    expect(m.exploreDue(4349)).toBe(false);
+    expect(m.exploreDue(4350)).toBe(true);
+    for (let i = 1; i < 16; i++) m.observeLatency(4100 + i, 21);
+    expect(m.exploreDue(4115 + 1999)).toBe(false);
+    expect(m.exploreDue(4115 + 2000)).toBe(true);
   });
 
   it('resetLatency forgets the estimate', () => {
