@@ -119,6 +119,7 @@ const scenarios: Scenario[] = [
       const early = result.share(replicaPort(0), backAt, backAt + 500);
       const late = result.share(replicaPort(0), backAt + 3000, backAt + 4500);
       figures.push(`restart: back up ${upAt} ms after restart; share first 0.5 s ${(early * 100).toFixed(1)}%, after ramp ${(late * 100).toFixed(1)}%; failed ${result.failed.length}`);
+      if (!(late > early)) console.log('diagnosis:', JSON.stringify(pool.stats().hosts.map((h) => [h.name, h.state, h.latencyMs, h.queries, h.errors, h.lastError?.message])));
       expect(Number.isFinite(backAt)).toBe(true);
       expect(result.failed).toEqual([]);
       expect(early).toBeLessThan(0.45); // below its even share of 50% right after return
