@@ -213,8 +213,9 @@ export class Executor<P, C> {
         // A hedge starts at once or not at all: only on a replica with an idle connection or room
         // for a new one. Waiting in a pool's queue defeats it, and a loser still waiting there when
         // the race is over cannot be cancelled (no statement runs yet), so it would hold the host.
-        if (this.cluster.readCandidates(host).length === 0) return;
-        if (!this.cluster.readCandidates(host).some((h) => this.cluster.canStartAtOnce(h))) {
+        const others = this.cluster.readCandidates(host);
+        if (others.length === 0) return;
+        if (!others.some((h) => this.cluster.canStartAtOnce(h))) {
           if (tries < HEDGE_TRIES) attemptAt(tries + 1, Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5));
           return;
         }
