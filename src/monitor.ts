@@ -153,6 +153,12 @@ export class HealthMonitor<D> {
     return running.then(() => this.check(host));
   }
 
+  /** Resolves when no check of the host runs (each is bounded by the check timeout). */
+  settled(host: Host<D>): Promise<void> {
+    const running = this.inFlight.get(host);
+    return running === undefined ? Promise.resolve() : running.then(() => undefined);
+  }
+
   /** Asks every host for its role soon (rate-limited); resolves when done. */
   requestDiscovery(): Promise<void> {
     if (this.discovery) return this.discovery;

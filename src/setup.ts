@@ -189,6 +189,8 @@ function hostMembership<O extends object, P>(
     const p = drained(cluster, host, drainTimeoutMillis)
       .then(() => (cluster.ending ? undefined : withTimeout(endPool(host), Math.max(100, drainTimeoutMillis - (cluster.now() - started)))))
       .catch(() => {}) // a pool that fails to end is dropped all the same
+      // A health check that runs there opens its own connection: the host leaves after it.
+      .then(() => monitor.settled(host))
       .then(() => {
         removing.delete(host);
         cluster.dropHost(host);
