@@ -10,7 +10,7 @@ import type { Callback, Driver, ErrorKind } from './driver.js';
 import type { Consistency } from './config.js';
 import type { QueryTrace, Telemetry } from './telemetry.js';
 import type { SpanContext } from '@opentelemetry/api';
-import { HedgePolicy, HedgeRace, type Running } from './hedge.js';
+import { DueList, HedgePolicy, HedgeRace, type Running } from './hedge.js';
 import type { HedgeOptions } from './config.js';
 
 /** One statement to run somewhere in the cluster. */
@@ -22,17 +22,17 @@ export interface Work<C, R> {
   /** Read-your-writes token: a replica serving this read must have applied it. */
   readonly after?: string | undefined;
   /** False for statements that must never run twice (cursors, streams); reads are retriable by default. */
-  readonly retriable?: boolean;
+  readonly retriable?: boolean | undefined;
   /** False when the run time is not the server's (streams consumed by the caller). */
-  readonly measure?: boolean;
+  readonly measure?: boolean | undefined;
   /** Asked after a run: true when the statement may have left a transaction open, so its connection is destroyed, never pooled. */
-  leftTransaction?(): boolean;
+  readonly leftTransaction?: (() => boolean) | undefined;
   /** Asked after a successful run: whether the connection is known to be inside a transaction now (undefined: not known). */
-  inTransaction?(): boolean | undefined;
+  readonly inTransaction?: (() => boolean | undefined) | undefined;
   /** Runs the statement on `conn`; calls back exactly once. */
   run(conn: C, callback: Callback<R>): void;
   /** Set by the executor once a connect that timed out on a healthy host was tried again. */
-  readonly connectRetried?: boolean;
+  readonly connectRetried?: boolean | undefined;
   /** Set by the executor on a raced (hedged) read: which attempt this is. */
   readonly hedge?: { readonly race: HedgeRace<unknown, C>; readonly index: 0 | 1 } | undefined;
 }
@@ -80,6 +80,20 @@ export function pinnedPrimaryLost(conn: object): Error | undefined {
 const HEDGE_TRIES = 10;
 /** The longest delay a Node timer takes (larger ones fire at once). */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1;
+
+const noSpan = (): void => {};
+
+/**
+ * Attempt 0 of a raced read: a copy of `work` as one literal of a fixed shape (a spread makes
+ * objects of many shapes, and every access to them on the hot path slow).
+ */
+function withHedge<C, R>(work: Work<C, R>, race: HedgeRace<unknown, C>): Work<C, R> {
+  return {
+    kind: work.kind, text: work.text, role: work.role, after: work.after, retriable: work.retriable, measure: work.measure,
+    leftTransaction: work.leftTransaction, inTransaction: work.inTransaction, run: work.run, connectRetried: work.connectRetried,
+    hedge: { race, index: 0 },
+  };
+}
 
 /** Position of a write whose position could not be learnt: no replica may serve the next reads. */
 const UNKNOWN = Symbol('unknown position');
@@ -129,7 +143,7 @@ export class Executor<P, C> {
     }
     if (this.hedgePolicy !== undefined && work.kind === 'read' && work.retriable !== false && work.role !== 'primary') {
       const race = new HedgeRace<unknown, C>(done as Callback<unknown>);
-      const raced: Work<C, R> = { ...work, hedge: { race, index: 0 } };
+      const raced = withHedge(work, race);
       this.whenReady(() => this.dispatch(raced, this.settleRace(race, 0) as Callback<R>, 0, undefined, undefined));
       return;
     }
@@ -160,6 +174,7 @@ export class Executor<P, C> {
 
   /** Delivers a settled race's outcome (from attempt `i`) and cancels the other attempt. */
   private endRace(race: HedgeRace<unknown, C>, i: 0 | 1, err: Error | undefined, value: unknown): void {
+    this.dueHedges.remove(race);
     clearTimeout(race.timer);
     clearTimeout(race.waitTimer);
     if (i === 1 && err === undefined) this.cluster.hedges.won++;
@@ -199,41 +214,77 @@ export class Executor<P, C> {
   private armHedge<R>(work: Work<C, R>, host: Host<P>, span: QueryTrace | undefined): void {
     const slot = work.hedge;
     const policy = this.hedgePolicy;
-    if (slot === undefined || slot.race.timer !== undefined || slot.race.launched || policy === undefined || host.role !== 'replica') return;
+    if (slot === undefined || slot.race.armed || slot.race.launched || policy === undefined || host.role !== 'replica') return;
     const delay = policy.delayFor();
     if (delay === undefined) return;
-    slot.race.delay = delay;
-    // The first try may not spend the budget's reserve: at the delay, reads slowed by ordinary
-    // noise compete with real stragglers. Refused, the read tries again at 1.5, 2.25, 3.4... times
-    // the delay, when mostly stragglers are left, and may then spend the reserve.
-    const attemptAt = (tries: number, wait: number): void => {
-      const timer = setTimeout(() => {
-        const race = slot.race;
-        if (race.settled || race.launched || this.cluster.ending) return;
-        // A hedge starts at once or not at all: only on a replica with an idle connection or room
-        // for a new one. Waiting in a pool's queue defeats it, and a loser still waiting there when
-        // the race is over cannot be cancelled (no statement runs yet), so it would hold the host.
-        const others = this.cluster.readCandidates(host);
-        if (others.length === 0) return;
-        if (!others.some((h) => this.cluster.canStartAtOnce(h))) {
-          if (tries < HEDGE_TRIES) attemptAt(tries + 1, Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5));
-          return;
-        }
-        if (!policy.take(tries === 0)) {
-          this.cluster.hedges.overBudget++;
-          if (tries < HEDGE_TRIES) attemptAt(tries + 1, Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5));
-          return;
-        }
-        race.launched = true;
-        this.cluster.hedges.sent++;
-        const hedge: Work<C, R> = { ...work, role: 'replica', hedge: { race, index: 1 } };
-        // The caller's callback is attempt 0's; the hedge reports through the same race.
-        this.dispatch(hedge, this.settleRace(race, 1) as Callback<R>, 1, host, undefined, span?.spanContext);
-      }, wait);
-      timer.unref();
-      slot.race.timer = timer;
+    const race = slot.race;
+    race.delay = delay;
+    race.armed = true;
+    race.origin = { work, host, span };
+    // The first try of every hedged read waits in the shared list, not on a timer of its own.
+    race.due = this.cluster.now() + delay;
+    this.dueHedges.insert(race as HedgeRace<unknown, C>);
+    this.scheduleHedges();
+  }
+
+  /**
+   * One try to start the hedge of a race whose delay has passed. The first try may not spend the
+   * budget's reserve: at the delay, reads slowed by ordinary noise compete with real stragglers.
+   * Refused, the read tries again at 1.5, 2.25, 3.4... times the delay, when mostly stragglers are
+   * left, and may then spend the reserve.
+   */
+  private tryHedge(race: HedgeRace<unknown, C>, tries: number, wait: number): void {
+    const origin = race.origin as { work: Work<C, unknown>; host: Host<P>; span: QueryTrace | undefined } | undefined;
+    const policy = this.hedgePolicy;
+    if (origin === undefined || policy === undefined || race.settled || race.launched || this.cluster.ending) return;
+    const again = () => {
+      if (tries >= HEDGE_TRIES) return;
+      const next = Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5);
+      race.timer = setTimeout(() => this.tryHedge(race, tries + 1, next), next);
+      race.timer.unref();
     };
-    attemptAt(0, delay);
+    // A hedge starts at once or not at all: only on a replica with an idle connection or room
+    // for a new one. Waiting in a pool's queue defeats it, and a loser still waiting there when
+    // the race is over cannot be cancelled (no statement runs yet), so it would hold the host.
+    const others = this.cluster.readCandidates(origin.host);
+    if (others.length === 0) return;
+    if (!others.some((h) => this.cluster.canStartAtOnce(h))) return again();
+    if (!policy.take(tries === 0)) {
+      this.cluster.hedges.overBudget++;
+      return again();
+    }
+    race.launched = true;
+    this.cluster.hedges.sent++;
+    const hedge: Work<C, unknown> = { ...origin.work, role: 'replica', hedge: { race, index: 1 } };
+    // The caller's callback is attempt 0's; the hedge reports through the same race.
+    this.dispatch(hedge, this.settleRace(race, 1), 1, origin.host, undefined, origin.span?.spanContext);
+  }
+
+  /** Races waiting for their first hedge try, earliest first (see DueList). */
+  private readonly dueHedges = new DueList<unknown, C>();
+  private hedgeTimer: ReturnType<typeof setTimeout> | undefined;
+  private hedgeTimerAt = Infinity;
+
+  /** Arms the one hedge timer for the earliest due race, unless it is armed for that time or earlier. */
+  private scheduleHedges(): void {
+    const head = this.dueHedges.head;
+    if (head === undefined || (this.hedgeTimer !== undefined && this.hedgeTimerAt <= head.due)) return;
+    clearTimeout(this.hedgeTimer);
+    this.hedgeTimerAt = head.due;
+    this.hedgeTimer = setTimeout(() => this.fireHedges(), Math.min(MAX_TIMER_MILLIS, Math.max(1, head.due - this.cluster.now())));
+    this.hedgeTimer.unref();
+  }
+
+  /** Runs the first try of every race that is due (Node's timers have 1 ms granularity), then re-arms. */
+  private fireHedges(): void {
+    this.hedgeTimer = undefined;
+    this.hedgeTimerAt = Infinity;
+    const now = this.cluster.now();
+    for (let race = this.dueHedges.head; race !== undefined && race.due <= now + 1; race = this.dueHedges.head) {
+      this.dueHedges.remove(race);
+      this.tryHedge(race, 0, race.delay);
+    }
+    this.scheduleHedges();
   }
 
   /** Leases a connection on the primary (or a replica for role 'replica'); statements on it stay there. */
@@ -470,11 +521,12 @@ export class Executor<P, C> {
       return;
     }
     const start = this.cluster.now();
-    const idleAtStart = this.cluster.loopIdle?.();
+    // Only replicas are compared by cost: the primary's samples need no discount for a busy loop.
+    const idleAtStart = host.role === 'replica' ? this.cluster.loopIdle?.() : undefined;
     const warm = this.driver.firstUse?.(conn) !== true;
     if (slot !== undefined) {
       slot.race.running[slot.index] = {
-        host, conn, startedAt: this.cluster.now(),
+        host, conn, startedAt: start,
         // A losing statement that outlives its cancel (or whose cancel failed) is abandoned: its
         // connection destroyed, so neither the caller's end() nor the host's load waits for it.
         abort: () => {
@@ -489,13 +541,14 @@ export class Executor<P, C> {
     }
     let finished = false;
     let spanOpen = span !== undefined;
-    const endSpan = (err?: Error) => {
+    // Without telemetry (no span) nothing wraps the caller's callback.
+    const endSpan = span === undefined ? noSpan : (err?: Error) => {
       if (spanOpen) {
         spanOpen = false;
-        span!.end(err);
+        span.end(err);
       }
     };
-    const done: Callback<R> = (err, value) => {
+    const done: Callback<R> = span === undefined ? userDone : (err, value) => {
       endSpan(err);
       userDone(err, value);
     };
@@ -504,7 +557,8 @@ export class Executor<P, C> {
       finished = true;
       // pg calls back with null on success.
       const err = maybeErr ?? undefined;
-      const elapsed = work.measure === false || !warm ? undefined : this.cluster.now() - start;
+      const end = this.cluster.now();
+      const elapsed = work.measure === false || !warm ? undefined : end - start;
       // The share of the wait this process's event loop was idle: what the sample says about the host.
       const idle = elapsed === undefined || idleAtStart === undefined || elapsed <= 0 ? 1 : (this.cluster.loopIdle!() - idleAtStart) / elapsed;
       if (slot !== undefined) {
@@ -530,7 +584,7 @@ export class Executor<P, C> {
           return this.recordWrite(host, conn, work, elapsed, idle, () => done(undefined, result));
         }
         this.driver.release(conn, work.leftTransaction?.() === true);
-        this.cluster.finish(host, 'ok', elapsed, true, idle);
+        this.cluster.finish(host, 'ok', elapsed, true, idle, end);
         return done(undefined, result);
       }
       // A connection that saw an error is destroyed rather than reused, as pg-pool does (mysql2

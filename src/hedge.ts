@@ -105,8 +105,17 @@ export class HedgeRace<H, C> {
   launched = false;
   /** The hedge delay of this read (ms). */
   delay = 0;
-  /** The timer that starts the hedge, cleared once the race is settled. */
+  /** The timer of a later try to start the hedge (the first waits in a DueList), cleared once the race is settled. */
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** True once a hedge was scheduled for this race. */
+  armed = false;
+  /** DueList links: when the first try is due (clock ms), what it runs, and its neighbours. */
+  due = 0;
+  /** What the hedge repeats (set when armed; the executor's own record). */
+  origin: unknown;
+  prev: HedgeRace<H, C> | undefined;
+  next: HedgeRace<H, C> | undefined;
+  queued = false;
   /** Bounds the wait for the other attempt after one failed. */
   waitTimer: ReturnType<typeof setTimeout> | undefined;
   readonly running: [Running<H, C> | undefined, Running<H, C> | undefined] = [undefined, undefined];
@@ -129,5 +138,38 @@ export class HedgeRace<H, C> {
     }
     this.settled = true;
     return { deliver: true, err: undefined };
+  }
+}
+
+/**
+ * Races waiting for their first hedge try, in order of due time: one timer for the executor (for the
+ * earliest) instead of one per read, and a settled race leaves the list at once. Due times arrive
+ * almost in order (start + delay), so an insertion walks back from the tail a step or two at most.
+ */
+export class DueList<H, C> {
+  head: HedgeRace<H, C> | undefined;
+  private tail: HedgeRace<H, C> | undefined;
+
+  insert(race: HedgeRace<H, C>): void {
+    let after = this.tail;
+    while (after !== undefined && after.due > race.due) after = after.prev;
+    race.prev = after;
+    race.next = after === undefined ? this.head : after.next;
+    if (race.next !== undefined) race.next.prev = race;
+    else this.tail = race;
+    if (after !== undefined) after.next = race;
+    else this.head = race;
+    race.queued = true;
+  }
+
+  remove(race: HedgeRace<H, C>): void {
+    if (!race.queued) return;
+    if (race.prev !== undefined) race.prev.next = race.next;
+    else this.head = race.next;
+    if (race.next !== undefined) race.next.prev = race.prev;
+    else this.tail = race.prev;
+    race.prev = undefined;
+    race.next = undefined;
+    race.queued = false;
   }
 }

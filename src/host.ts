@@ -108,10 +108,14 @@ export class Host<D> implements HostInfo {
     this.health = { ...this.health, state };
   }
 
-  /** `{ name, role }` as attached to events. */
+  /** `{ name, role }` as attached to events: one frozen object until the role changes (events fire per query). */
   get info(): HostInfo {
-    return { name: this.name, role: this.role };
+    let info = this.infoCache;
+    if (info === undefined || info.role !== this.role) this.infoCache = info = Object.freeze({ name: this.name, role: this.role });
+    return info;
   }
+
+  private infoCache: HostInfo | undefined;
 
   /** Weight after slow start. */
   effectiveWeight(now: number): number {
@@ -125,7 +129,18 @@ export class Host<D> implements HostInfo {
   }
 
   /** The heaviest weight among the cluster's hosts; the cost uses weights relative to it. */
-  maxWeight: number;
+  get maxWeight(): number {
+    return this.heaviest;
+  }
+
+  set maxWeight(value: number) {
+    this.heaviest = value;
+    this.relativeWeight = this.weight / value;
+  }
+
+  private heaviest = 1;
+  /** weight / maxWeight, kept so that a pick does not divide. */
+  private relativeWeight = 1;
 
   /**
    * P2C cost at `now`; `fallbackLatencyMs` stands in for a host with no latency sample yet.
@@ -133,9 +148,11 @@ export class Host<D> implements HostInfo {
    * its exploring read (see HostMetrics).
    */
   cost(now: number, fallbackLatencyMs: number, explore = false, errorPenalty?: number): number {
-    if (explore && this.metrics.exploreDue(now)) return 0;
-    const latency = this.metrics.latencyMs(now) ?? fallbackLatencyMs;
-    return hostCost(latency, this.metrics.inflight, this.capacity, this.metrics.errorRate(), this.effectiveWeight(now) / this.maxWeight, errorPenalty);
+    const m = this.metrics;
+    if (explore && m.exploreDue(now)) return 0;
+    // Outside slow start (the common case) the relative weight is kept, not computed.
+    const weight = this.health.upSince === -Infinity ? this.relativeWeight : this.effectiveWeight(now) / this.heaviest;
+    return hostCost(m.latencyOr(fallbackLatencyMs), m.inflight, this.capacity, m.errorRate(), weight, errorPenalty);
   }
 
   /** Starts a unit of work (a query or a connection lease); pair it with exactly one `end`. */

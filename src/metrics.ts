@@ -53,6 +53,9 @@ export class HostMetrics {
   // Bias-corrected error EWMA: sum and total weight both decay, value = sum / weight, so the first
   // samples give their plain mean instead of jumping to 0 or 1.
   private errorSum = 0;
+  /** latencySum / latencyWeight and the error rate, kept as samples arrive: a pick reads them, never divides. */
+  private latency = 0;
+  private errorValue = 0;
   private errorWeight = 0;
   private errorAt = 0;
 
@@ -65,7 +68,12 @@ export class HostMetrics {
 
   /** Latency estimate in ms; undefined before any sample. `now` is unused: the estimate does not age. */
   latencyMs(_now?: number): number | undefined {
-    return this.hasLatency ? this.latencySum / this.latencyWeight : undefined;
+    return this.hasLatency ? this.latency : undefined;
+  }
+
+  /** The latency estimate in ms, or `fallback` before any sample (no undefined on the pick path). */
+  latencyOr(fallback: number): number {
+    return this.hasLatency ? this.latency : fallback;
   }
 
   /**
@@ -84,7 +92,7 @@ export class HostMetrics {
 
   /** Error EWMA in [0, 1]: the recent share of host-attributable failures. */
   errorRate(): number {
-    return this.errorSum === 0 ? 0 : this.errorSum / this.errorWeight;
+    return this.errorValue;
   }
 
   /** Forgets the latency estimate (a returning host is costed at the median of the others again). */
@@ -92,6 +100,7 @@ export class HostMetrics {
     this.hasLatency = false;
     this.latencySum = 0;
     this.latencyWeight = 0;
+    this.latency = 0;
     this.latencyAt = -Infinity;
     this.latencySamples = 0;
   }
@@ -136,6 +145,7 @@ export class HostMetrics {
     const fade = this.hasLatency && quiet < stale ? Math.exp(-Math.max(0, quiet) / (stale / 4)) : 0;
     this.latencySum = this.latencySum * fade + weight * sample;
     this.latencyWeight = this.latencyWeight * fade + weight;
+    this.latency = this.latencySum / this.latencyWeight;
     this.hasLatency = true;
     this.latencyAt = now;
     // An estimate restarted from one exploring read rests on few samples again: explored more often
@@ -148,6 +158,7 @@ export class HostMetrics {
     const w = Math.exp(-Math.max(1, now - this.errorAt) / this.options.errorDecayMillis);
     this.errorSum = this.errorSum * w + failed * (1 - w);
     this.errorWeight = this.errorWeight * w + (1 - w);
+    this.errorValue = this.errorSum === 0 ? 0 : this.errorSum / this.errorWeight;
     this.errorSamples++;
     this.errorAt = now;
   }

@@ -45,23 +45,40 @@ export function createPicker(name: PickerName, random: Random): Picker {
   }
 }
 
-/** Two distinct random indices; the cheaper wins, ties broken at random. */
+/**
+ * Two distinct random indices; the cheaper wins, ties broken at random. The steps are public so the
+ * cluster's hot path can run them without a cost callback: `draw(n)` sets `a` and `b`, then
+ * `better(costA, costB)` returns the winner's index.
+ */
 export class P2CPicker implements Picker {
   readonly name = 'p2c' as const;
+  /** The indices of the last draw. */
+  a = 0;
+  b = 0;
   constructor(private readonly random: Random) {}
 
-  pick(candidates: readonly Candidate[], cost: (index: number) => number): number {
-    const n = candidates.length;
-    if (n <= 1) return 0;
+  /** Draws two distinct indices below n (n >= 2) into `a` and `b`. */
+  draw(n: number): void {
     const a = Math.floor(this.random() * n);
     // Draw b from the other n - 1 indices so the two are always distinct.
     let b = Math.floor(this.random() * (n - 1));
     if (b >= a) b++;
-    const ca = cost(a);
-    const cb = cost(b);
-    if (ca < cb) return a;
-    if (cb < ca) return b;
-    return this.random() < 0.5 ? a : b;
+    this.a = a;
+    this.b = b;
+  }
+
+  /** The index of the cheaper of the last draw, given their costs; a tie is broken at random. */
+  better(costA: number, costB: number): number {
+    if (costA < costB) return this.a;
+    if (costB < costA) return this.b;
+    return this.random() < 0.5 ? this.a : this.b;
+  }
+
+  pick(candidates: readonly Candidate[], cost: (index: number) => number): number {
+    const n = candidates.length;
+    if (n <= 1) return 0;
+    this.draw(n);
+    return this.better(cost(this.a), cost(this.b));
   }
 }
 

@@ -5,7 +5,7 @@ import { emptyHedgeStats, type HedgeStats } from './hedge.js';
 import { DEFAULT_METRICS_OPTIONS } from './metrics.js';
 import { NoHostAvailableError, NoPrimaryError, PoolEndedError } from './errors.js';
 import { Host, type DriverCounts, type HostRole, type HostState, type HostStats } from './host.js';
-import { createPicker, median, type Picker, type PickerName, type Random } from './picker.js';
+import { createPicker, median, P2CPicker, type Picker, type PickerName, type Random } from './picker.js';
 import { DEFAULT_HEALTH_OPTIONS, transition, type HealthEvent, type HealthOptions } from './health.js';
 import type { Outcome } from './metrics.js';
 import type { RoleRequest, StatementKind } from './routing.js';
@@ -78,6 +78,8 @@ export class Cluster<D> {
   private readonly members: Host<D>[];
   private readonly membership: MembershipListener<D>[] = [];
   readonly picker: Picker;
+  /** The picker when it is P2C (the common case), for the callback-free path of pick(). */
+  private readonly p2c: P2CPicker | undefined;
   readonly fallbackToPrimary: boolean;
   readonly healthOptions: HealthOptions;
   readonly maxReplicationLagMillis: number | undefined;
@@ -114,6 +116,7 @@ export class Cluster<D> {
     this.reweigh();
     this.random = options.random;
     this.picker = createPicker(options.picker, options.random);
+    this.p2c = this.picker instanceof P2CPicker ? this.picker : undefined;
     this.fallbackToPrimary = options.fallbackToPrimary;
     this.healthOptions = options.health ?? DEFAULT_HEALTH_OPTIONS;
     this.maxReplicationLagMillis = options.maxReplicationLagMillis;
@@ -299,6 +302,15 @@ export class Cluster<D> {
    * called; work accepted before is still placed (it finishes, as in pg-pool).
    */
   choose(kind: StatementKind, role?: RoleRequest, options?: ChooseOptions<D>): Host<D> {
+    // The hot path, a plain read with replicas up, stays small enough for V8 to inline the pick.
+    if (kind === 'read' && role === undefined && options === undefined) {
+      const candidates = this.readCandidates();
+      if (candidates.length > 0) return this.pick(candidates);
+    }
+    return this.chooseAny(kind, role, options);
+  }
+
+  private chooseAny(kind: StatementKind, role?: RoleRequest, options?: ChooseOptions<D>): Host<D> {
     const wantsPrimary = role === 'primary' || (role === undefined && kind === 'write');
     if (wantsPrimary && this.noPrimary !== undefined) {
       throw new NoPrimaryError(`No primary host may be used: target_session_attrs=${this.noPrimary} allows replicas only (a write or a primary connection was asked for)`);
@@ -360,7 +372,15 @@ export class Cluster<D> {
     // Exploration only while other hosts are sampled: in a quiet app every host is "stale", and
     // costs must still compare.
     this.pickExplore = now - this.lastSampleAt < this.staleMillis;
-    const chosen = candidates[this.picker.pick(candidates, this.costOf)]!;
+    let chosen: Host<D>;
+    const p2c = this.p2c;
+    if (p2c !== undefined) {
+      // The same steps as P2CPicker.pick, without a cost callback (the hot path of every read).
+      p2c.draw(candidates.length);
+      chosen = candidates[p2c.better(candidates[p2c.a]!.cost(now, this.pickFallback, this.pickExplore), candidates[p2c.b]!.cost(now, this.pickFallback, this.pickExplore))]!;
+    } else {
+      chosen = candidates[this.picker.pick(candidates, this.costOf)]!;
+    }
     // A host due for exploration costs 0 until this read, the one it gets per period, goes there.
     if (this.pickExplore && chosen.metrics.exploreDue(now)) chosen.metrics.explored(now);
     return chosen;
@@ -393,9 +413,9 @@ export class Cluster<D> {
     return median(sampled) ?? INITIAL_LATENCY_MS;
   }
 
-  /** Ends a unit of work begun with `host.begin()`: metrics, then health. */
-  finish(host: Host<D>, outcome: Outcome, latencyMs?: number, isQuery = true, idleShare = 1): void {
-    const now = this.now();
+  /** Ends a unit of work begun with `host.begin()`: metrics, then health (`at`: the clock, when the caller just read it). */
+  finish(host: Host<D>, outcome: Outcome, latencyMs?: number, isQuery = true, idleShare = 1, at?: number): void {
+    const now = at ?? this.now();
     host.end(now, outcome, latencyMs, isQuery, idleShare);
     if (latencyMs !== undefined) this.lastSampleAt = now;
     if (outcome === 'client') return;

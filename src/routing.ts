@@ -54,6 +54,15 @@ const MAX_CACHED_LENGTH = 4096;
  * @example operationName('/* app *\/ (SELECT 1)') // 'SELECT'
  */
 export function operationName(sql: string, dialect: SqlDialect = 'postgres'): string | undefined {
+  // Asked for every statement when telemetry is on: cached like classify ('' stands for none).
+  const name = cached(dialect === 'postgres' ? PG_OPERATIONS : MY_OPERATIONS, sql, () => operationOfText(sql, dialect) ?? '');
+  return name === '' ? undefined : name;
+}
+
+const PG_OPERATIONS = new Map<string, string>();
+const MY_OPERATIONS = new Map<string, string>();
+
+function operationOfText(sql: string, dialect: SqlDialect): string | undefined {
   const lx = createLexer(sql, dialect);
   let kind = lx.next();
   while (lx.isPunct(40)) kind = lx.next();

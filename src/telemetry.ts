@@ -71,17 +71,22 @@ export class Telemetry {
    */
   startQuery(host: Host<unknown>, text: string | undefined, candidates: number, cost: number, retryOf?: SpanContext, hedge = false): QueryTrace {
     const operation = text === undefined ? undefined : operationName(text, this.dialect);
+    const e = this.endpointOf(host);
+    // One literal of a fixed shape per statement (no spreads): this runs for every query.
     const attributes: Attributes = {
-      ...this.serverAttributes(host),
+      'db.system.name': e.system,
+      'server.address': e.address,
+      'server.port': e.port,
       'p2c.role': host.role,
       'p2c.picker': this.picker,
       'p2c.candidates': candidates,
       'p2c.cost': cost,
       'p2c.host': host.name,
     };
+    if (e.database) attributes['db.namespace'] = e.database;
     if (operation) attributes['db.operation.name'] = operation;
     if (this.options.queryText && text !== undefined) attributes['db.query.text'] = text;
-    const links: Link[] = retryOf ? [{ context: retryOf, attributes: { 'p2c.link': hedge ? 'hedge-of' : 'retry-of' } }] : [];
+    const links: Link[] | undefined = retryOf ? [{ context: retryOf, attributes: { 'p2c.link': hedge ? 'hedge-of' : 'retry-of' } }] : undefined;
     if (hedge) {
       attributes['p2c.hedge'] = true;
       this.hedges.add(1, this.serverAttributes(host));
@@ -89,15 +94,14 @@ export class Telemetry {
       attributes['p2c.retry'] = true;
       this.retries.add(1, this.serverAttributes(host));
     }
-    const span = this.tracer.startSpan(operation ?? 'query', { kind: this.api.SpanKind.CLIENT, attributes, links });
+    const span = this.tracer.startSpan(operation ?? 'query', links === undefined ? { kind: this.api.SpanKind.CLIENT, attributes } : { kind: this.api.SpanKind.CLIENT, attributes, links });
     const start = performance.now();
     return {
       spanContext: span.spanContext(),
       end: (err) => {
-        const metricAttributes: Attributes = { ...this.serverAttributes(host) };
-        if (operation) metricAttributes['db.operation.name'] = operation;
+        let metricAttributes = this.durationAttributes(host, operation);
         if (err) {
-          metricAttributes['error.type'] = errorType(err);
+          metricAttributes = { ...metricAttributes, 'error.type': errorType(err) };
           recordError(span, err);
         }
         this.duration.record((performance.now() - start) / 1000, metricAttributes);
@@ -122,8 +126,37 @@ export class Telemetry {
     if (to === 'ejected') this.ejections.add(1, this.serverAttributes(host));
   }
 
+  /** A host's endpoint never changes: asked once per host. */
+  private endpointOf(host: Host<unknown>): Endpoint {
+    let e = this.endpoints.get(host);
+    if (e === undefined) {
+      e = this.endpoint(host);
+      this.endpoints.set(host, e);
+    }
+    return e;
+  }
+
+  private readonly endpoints = new WeakMap<Host<unknown>, Endpoint>();
+  /** The duration histogram's attributes of a successful statement, per host and operation (kept, read-only). */
+  private readonly durations = new WeakMap<Host<unknown>, Map<string, Attributes>>();
+
+  private durationAttributes(host: Host<unknown>, operation: string | undefined): Attributes {
+    let perHost = this.durations.get(host);
+    if (perHost === undefined) this.durations.set(host, (perHost = new Map()));
+    const key = operation ?? '';
+    let attributes = perHost.get(key);
+    if (attributes === undefined) {
+      attributes = this.serverAttributes(host);
+      if (operation) attributes['db.operation.name'] = operation;
+      // Operation names come from statement texts: bounded like the classifier's cache.
+      if (perHost.size >= 256) perHost.clear();
+      perHost.set(key, attributes);
+    }
+    return attributes;
+  }
+
   private serverAttributes(host: Host<unknown>): Attributes {
-    const e = this.endpoint(host);
+    const e = this.endpointOf(host);
     const attributes: Attributes = { 'db.system.name': e.system, 'server.address': e.address, 'server.port': e.port };
     if (e.database) attributes['db.namespace'] = e.database;
     return attributes;

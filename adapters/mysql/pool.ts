@@ -206,8 +206,9 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
   private forwardEvents(host: Host<MyPool>): void {
     const d = host.driver;
     d.on('connection', (conn) => this.emit('connection', hideConfig(conn), host.info));
-    d.on('acquire', (conn) => this.emit('acquire', hideConfig(conn), host.info));
-    d.on('release', (conn) => this.emit('release', hideConfig(conn), host.info));
+    // Emitted for every query: nothing is prepared for an event nobody listens to.
+    d.on('acquire', (conn) => this.listenerCount('acquire') !== 0 && this.emit('acquire', hideConfig(conn), host.info));
+    d.on('release', (conn) => this.listenerCount('release') !== 0 && this.emit('release', hideConfig(conn), host.info));
     d.on('enqueue', () => this.emit('enqueue', host.info));
     (d as unknown as EventEmitter).on('error', (err: Error) => this.emit('error', err, host.info));
   }

@@ -10,8 +10,6 @@ import { cancelStatement } from './cancel.js';
 
 type Row = { lsn?: string | null; ok?: boolean };
 
-/** pg-pool's own release of each leased client's checkout (faces may replace `client.release`). */
-const leases = new WeakMap<pg.PoolClient, (err?: Error | boolean) => void>();
 /** Lease errors and session access modes of pg clients. */
 const states = new ConnectionStates<pg.PoolClient>();
 
@@ -71,8 +69,7 @@ export const pgDriver: Driver<pg.Pool, pg.PoolClient> = {
       if (err || client === undefined) return callback(err ?? new Error('no connection'));
       // A checked-out pg client has no listener of pg-pool's: without this one, a reset socket
       // during the lease would be an uncaught 'error' event.
-      states.leaseBegins(client);
-      leases.set(client, client.release);
+      states.leaseBegins(client, client.release);
       watchTransactionStatus(client);
       if (states.modeIs(client, readOnly)) return callback(undefined, client);
       // RESET returns to the session's configured default when a former replica now serves writes.
@@ -88,9 +85,8 @@ export const pgDriver: Driver<pg.Pool, pg.PoolClient> = {
     });
   },
   release(client, err) {
-    const release = leases.get(client);
+    const release = states.takeRelease(client);
     if (release === undefined) return client.release(err);
-    leases.delete(client);
     const leaseError = states.leaseEnds(client);
     // Never pool a connection that broke during the lease, is still inside a transaction, or still
     // has queries running or queued (a queued BEGIN would open a transaction on a pooled connection).

@@ -3,7 +3,8 @@
 // failing 20% of connections, (d) weights 4:1. Figures are ratios measured side by side in one run.
 
 import pg from 'pg';
-import { Pool } from '../../adapters/pg/index.js';
+import { Pool, type PoolOptions } from '../../adapters/pg/index.js';
+import { compare, compareOptions, overheadTable, type Comparison, type Runner } from '../overhead.js';
 import { Cluster } from '../../src/pool.js';
 import { Host } from '../../src/host.js';
 import type { PickerName } from '../../src/picker.js';
@@ -54,24 +55,42 @@ function pickCost(): void {
   writeResult('pg-pick-cost', { rows }, `### Cost of one pick (Cluster.choose('read'), p2c, hosts with latency samples)\n\n${table(['replicas', 'ns per pick'], rows.map((r) => [r.hosts, r.ns]))}`);
 }
 
-/** (a) 32 concurrent SELECT 1: p2c-pool (multi-host form, primary only) vs plain pg.Pool, alternating rounds. */
+/**
+ * (a) What the wrapper costs (issue 13): 32 concurrent `SELECT 1`, each row p2c-pool in one form or
+ * with one feature on (b) against a plain pg.Pool on the same server (a), ABBA; the first row is
+ * the noise floor, two identical pg.Pools.
+ */
 async function overhead(cluster: PgCluster): Promise<void> {
-  const pools: Record<'a' | 'b', { query(sql: string): Promise<unknown>; end(): Promise<void> }> = {
-    a: new pg.Pool({ connectionString: cluster.primary.url, max: 32 }),
-    b: new Pool({ primary: cluster.primary.url, max: 32 }),
+  const o = compareOptions();
+  const P = cluster.primary.url;
+  const R = cluster.replicas[0]!.url;
+  const plain = (url: string) => () => runner(new pg.Pool({ connectionString: url, max: 32 }));
+  const ours = (config: PoolOptions) => () => runner(new Pool(config));
+  const replicaAsTwo = pgHostConfig(R);
+  const rows: Comparison[] = [];
+  const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
+  const row = async (key: string, label: string, b: () => Runner, a = plain(P)) => {
+    if (only.length === 0 || only.includes(key)) rows.push(await compare(label, { a, b }, o));
   };
-  try {
-    const r = await abba((w) => closedLoop(async () => { await pools[w].query('SELECT 1'); return 0; }, 32, 3000), 6, 3);
-    const md = `### Overhead: 32 concurrent \`SELECT 1\` on one server, 6 ABBA pairs of 3 s\n\n` + table(['pool', 'queries/s', 'p50 (ms)', 'p99 (ms)'], [
-      ['pg.Pool (max 32)', r.a.qps, r.a.p50, r.a.p99],
-      ['p2c-pool (max 32, multi-host form, primary only)', r.b.qps, r.b.p50, r.b.p99],
-    ]) + `\n\nThroughput ratio p2c-pool / pg.Pool, median of pairs: **${r.median.toFixed(3)}** (spread ${r.min.toFixed(3)}-${r.max.toFixed(3)}; target >= 0.97).`;
-    writeResult('pg-overhead', r, md);
-  } finally {
-    await pools.a.end();
-    await pools.b.end();
-  }
+  await row('noise', 'noise floor: a second pg.Pool', plain(P));
+  await row('single', 'single-host form (`connectionString`)', ours({ connectionString: P, max: 32 }));
+  await row('multi', 'multi-host form, primary only', ours({ primary: P, max: 32 }));
+  await row('telemetry', 'multi-host, `telemetry: true`, no SDK (no-op API)', ours({ primary: P, max: 32, telemetry: true }));
+  await row('hedge', 'replica reads, hedging configured (1 s), not triggered', ours({ primary: P, replicas: [R], max: 32, hedge: { afterMillis: 1000 } }), plain(R));
+  await row('readonly', 'replica reads, read-only sessions (default)', ours({ primary: P, replicas: [R], max: 32 }), plain(R));
+  await row('picker', 'replica reads over two hosts (same server, 16 each): p2c cost + latency signal', ours({ primary: P, replicas: [{ ...replicaAsTwo, name: 'r1' }, { ...replicaAsTwo, name: 'r2' }], max: 16 }), plain(R));
+  const md = `### Overhead: 32 concurrent \`SELECT 1\`, ${o.pairs} ABBA pairs of ${o.seconds} s per row\n\n`
+    + 'Each row: p2c-pool (b) against a plain `pg.Pool` (max 32) on the same server (a); figures are medians of the per-pair ratios b/a with their spread. '
+    + 'Targets: throughput >= 0.99, p50, p99 and CPU per query <= 1.02. Heap bytes are allocated bytes per query of the whole client process (benchmark loop and driver included).\n\n'
+    + overheadTable(rows, 'pg.Pool');
+  writeResult('pg-overhead', { rows }, md);
 }
+
+const runner = (p: { query(sql: string): Promise<unknown>; end(): Promise<void> }): Runner => ({ query: () => p.query('SELECT 1'), end: () => p.end() });
+const pgHostConfig = (url: string) => {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), database: u.pathname.slice(1) };
+};
 
 /**
  * Cost of read-only replica sessions (issue 9): replica reads with `readOnlyReplicas` off (a) and on
