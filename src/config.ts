@@ -2,7 +2,7 @@
 // Drivers describe their own per-host option keys; unknown keys and bad values throw ConfigError.
 
 import { ConfigError } from './errors.js';
-import { PICKER_NAMES, type PickerName, type Random } from './picker.js';
+import { fastRandom, PICKER_NAMES, type PickerName, type Random } from './picker.js';
 import type { HostRole } from './host.js';
 import { DEFAULT_HEALTH_OPTIONS, type HealthOptions } from './health.js';
 import type { DiscoveryProvider } from './discovery.js';
@@ -52,7 +52,7 @@ export interface CoreOptions {
   latencyStaleMillis?: number;
   /** Decay time of the error EWMA in ms. Default 30000. */
   errorDecayMillis?: number;
-  /** Uniform random source in [0, 1) for the picker; inject a seeded one for reproducible runs. Default Math.random. */
+  /** Uniform random source in [0, 1) for the picker; inject a seeded one for reproducible runs. Default: a fast generator seeded from Math.random (fastRandom). */
   random?: Random;
   /** Retry a read once on another host when its host failed (never writes, transactions or leased clients). Default true. */
   retryReads?: boolean;
@@ -238,7 +238,7 @@ export function normalizeCluster<O extends object>(config: Record<string, unknow
   }
   const fallbackToPrimary = config['fallbackToPrimary'] ?? true;
   if (typeof fallbackToPrimary !== 'boolean') throw new ConfigError('fallbackToPrimary', 'must be a boolean');
-  const random = config['random'] ?? Math.random;
+  const random = config['random'] ?? fastRandom;
   if (typeof random !== 'function') throw new ConfigError('random', 'must be a function returning numbers in [0, 1)');
   const retryReads = config['retryReads'] ?? true;
   if (typeof retryReads !== 'boolean') throw new ConfigError('retryReads', 'must be a boolean');

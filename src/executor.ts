@@ -147,6 +147,8 @@ export class Executor<P, C> {
       this.whenReady(() => this.dispatch(raced, this.settleRace(race, 0) as Callback<R>, 0, undefined, undefined));
       return;
     }
+    // The common case, nothing to wait for, allocates no closure.
+    if (this.ready === undefined && this.pendingPosition === undefined) return this.dispatch(work, done, 0, undefined, undefined);
     this.whenReady(() => this.dispatch(work, done, 0, undefined, undefined));
   }
 
@@ -396,7 +398,8 @@ export class Executor<P, C> {
   private choose(kind: StatementKind, role: RoleRequest | undefined, exclude: Host<P> | undefined, done: Callback<never>, failure?: Error, idleOnly = false): Host<P> | undefined {
     let host: Host<P>;
     try {
-      host = this.cluster.choose(kind, role, { exclude, idleOnly });
+      // No options object for the common case (the cluster's fast path takes none).
+      host = this.cluster.choose(kind, role, exclude === undefined && !idleOnly ? undefined : { exclude, idleOnly });
     } catch (err) {
       if (err instanceof NoPrimaryError) void this.monitor?.requestDiscovery();
       // Never synchronously: a caller retrying in a loop must let timers (and health checks) run.
@@ -521,8 +524,9 @@ export class Executor<P, C> {
       return;
     }
     const start = this.cluster.now();
-    // Only replicas are compared by cost: the primary's samples need no discount for a busy loop.
-    const idleAtStart = host.role === 'replica' ? this.cluster.loopIdle?.() : undefined;
+    // Only replicas are compared by cost, and only while there are several: other samples need no
+    // discount for a busy loop (reading the loop's idle time costs about 50 ns).
+    const idleAtStart = host.role === 'replica' && this.cluster.readCandidates().length > 1 ? this.cluster.loopIdle?.() : undefined;
     const warm = this.driver.firstUse?.(conn) !== true;
     if (slot !== undefined) {
       slot.race.running[slot.index] = {

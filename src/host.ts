@@ -136,11 +136,14 @@ export class Host<D> implements HostInfo {
   set maxWeight(value: number) {
     this.heaviest = value;
     this.relativeWeight = this.weight / value;
+    this.perConnection = this.relativeWeight > 0 ? 1 / (this.capacity * this.relativeWeight) : Infinity;
   }
 
   private heaviest = 1;
   /** weight / maxWeight, kept so that a pick does not divide. */
   private relativeWeight = 1;
+  /** 1 / (capacity * relativeWeight): what each query in flight adds to the cost's load factor. */
+  private perConnection = 1;
 
   /**
    * P2C cost at `now`; `fallbackLatencyMs` stands in for a host with no latency sample yet.
@@ -150,6 +153,9 @@ export class Host<D> implements HostInfo {
   cost(now: number, fallbackLatencyMs: number, explore = false, errorPenalty?: number): number {
     const m = this.metrics;
     if (explore && m.exploreDue(now)) return 0;
+    // The common case (sampled, outside slow start, default penalty) from the parts kept as samples
+    // and weights change: hostCost's formula, two multiplications and an addition.
+    if (errorPenalty === undefined && m.sampled && this.health.upSince === -Infinity) return m.costBase * (1 + (m.inflight + 1) * this.perConnection);
     // Outside slow start (the common case) the relative weight is kept, not computed.
     const weight = this.health.upSince === -Infinity ? this.relativeWeight : this.effectiveWeight(now) / this.heaviest;
     return hostCost(m.latencyOr(fallbackLatencyMs), m.inflight, this.capacity, m.errorRate(), weight, errorPenalty);

@@ -1,6 +1,8 @@
 // Per-host load metrics: in-flight count, latency estimate, error EWMA, counters.
 // Pure: every method takes `now` (ms); nothing here reads a clock.
 
+import { DEFAULT_ERROR_PENALTY, LATENCY_FLOOR_MS } from './picker.js';
+
 /** Tunables of the estimates. */
 export interface MetricsOptions {
   /**
@@ -56,6 +58,11 @@ export class HostMetrics {
   /** latencySum / latencyWeight and the error rate, kept as samples arrive: a pick reads them, never divides. */
   private latency = 0;
   private errorValue = 0;
+  /**
+   * (latency + LATENCY_FLOOR_MS) * (1 + DEFAULT_ERROR_PENALTY * errorRate): the part of a host's
+   * cost that changes only with samples, kept so a pick multiplies instead of recomputing it.
+   */
+  costBase = 0;
   private errorWeight = 0;
   private errorAt = 0;
 
@@ -142,10 +149,11 @@ export class HostMetrics {
     // After a quiet period (an exploring read) the new sample replaces what is left of the old ones.
     const quiet = now - this.latencyAt;
     const stale = this.options.latencyStaleMillis;
-    const fade = this.hasLatency && quiet < stale ? Math.exp(-Math.max(0, quiet) / (stale / 4)) : 0;
+    const fade = this.hasLatency && quiet < stale ? decay(Math.max(0, quiet) / (stale / 4)) : 0;
     this.latencySum = this.latencySum * fade + weight * sample;
     this.latencyWeight = this.latencyWeight * fade + weight;
     this.latency = this.latencySum / this.latencyWeight;
+    this.costBase = (this.latency + LATENCY_FLOOR_MS) * (1 + DEFAULT_ERROR_PENALTY * this.errorValue);
     this.hasLatency = true;
     this.latencyAt = now;
     // An estimate restarted from one exploring read rests on few samples again: explored more often
@@ -155,11 +163,20 @@ export class HostMetrics {
 
   observeOutcome(now: number, failed: 0 | 1): void {
     // Samples closer than 1 ms count as 1 ms apart, so simultaneous outcomes each carry weight.
-    const w = Math.exp(-Math.max(1, now - this.errorAt) / this.options.errorDecayMillis);
+    const w = decay(Math.max(1, now - this.errorAt) / this.options.errorDecayMillis);
     this.errorSum = this.errorSum * w + failed * (1 - w);
     this.errorWeight = this.errorWeight * w + (1 - w);
     this.errorValue = this.errorSum === 0 ? 0 : this.errorSum / this.errorWeight;
+    this.costBase = (this.latency + LATENCY_FLOOR_MS) * (1 + DEFAULT_ERROR_PENALTY * this.errorValue);
     this.errorSamples++;
     this.errorAt = now;
   }
+}
+
+/**
+ * exp(-x) for x >= 0. Samples come a few milliseconds apart or less under load, where x is tiny and
+ * three terms of the series are exact to 2e-10 (cheaper than Math.exp, twice per query).
+ */
+export function decay(x: number): number {
+  return x < 1e-3 ? 1 - x + (x * x) / 2 : Math.exp(-x);
 }

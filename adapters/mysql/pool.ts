@@ -111,7 +111,7 @@ class RoutedPromisePool extends PromisePool {
   private call(method: 'query' | 'execute', sql: unknown, args: unknown, from: (...a: never[]) => unknown): Promise<unknown> {
     if (typeof args === 'function') throw new Error('Callback function is not available with promise clients.');
     const caller: { stack?: string } = {};
-    const trace = (this.pool.config as unknown as { connectionConfig: { trace?: boolean } }).connectionConfig.trace !== false;
+    const trace = this.pool.connectionConfig.trace !== false;
     if (trace) Error.captureStackTrace(caller, from);
     return new this.Promise((resolve, reject) => {
       const done = (err: Error | null, rows?: unknown, fields?: unknown) => {
@@ -219,6 +219,7 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
    * where each host has its own value (host, port, user, password, database, socketPath).
    */
   get config(): MyPool['config'] {
+    if (this.sharedConfig !== undefined) return this.sharedConfig as unknown as MyPool['config'];
     const configs = this.core.cluster.hosts.length > 0 ? this.core.cluster.hosts.map((h) => h.driver.config) : [this.primaryDriver().config];
     return (this.sharedConfig ??= sharedConfig(configs as unknown as Record<string | symbol, unknown>[])) as unknown as MyPool['config'];
   }
@@ -438,8 +439,13 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
     return new RoutedPromisePool(this, promiseImpl) as unknown as PromisePoolLike;
   }
 
-  private get connectionConfig(): { stringifyObjects?: boolean; timezone?: string; namedPlaceholders?: boolean } {
-    return (this.config as unknown as { connectionConfig: { stringifyObjects?: boolean; timezone?: string; namedPlaceholders?: boolean } }).connectionConfig;
+  /**
+   * The first host's connection config: what `pool.config` shows and writes through to every host,
+   * read without its view (per statement; a change made through the view is in it too). @internal
+   */
+  get connectionConfig(): { stringifyObjects?: boolean; timezone?: string; namedPlaceholders?: boolean; trace?: boolean } {
+    const first = this.core.cluster.hosts[0]?.driver ?? this.primaryDriver();
+    return (first.config as unknown as { connectionConfig: { stringifyObjects?: boolean; timezone?: string; namedPlaceholders?: boolean; trace?: boolean } }).connectionConfig;
   }
 
   escape(value: unknown): string {

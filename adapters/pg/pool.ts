@@ -179,8 +179,9 @@ export class Pool extends PgPoolBase {
   private forwardEvents(host: Host<pg.Pool>): void {
     const d = host.driver;
     d.on('connect', (client) => this.emit('connect', client, host.info));
-    d.on('acquire', (client) => this.emit('acquire', client, host.info));
-    d.on('release', (err, client) => this.emit('release', err, client, host.info));
+    // Emitted for every query: nothing is prepared for an event nobody listens to.
+    d.on('acquire', (client) => this.listenerCount('acquire') !== 0 && this.emit('acquire', client, host.info));
+    d.on('release', (err, client) => this.listenerCount('release') !== 0 && this.emit('release', err, client, host.info));
     d.on('remove', (client) => this.emit('remove', client, host.info));
     // An idle client's error reaches pool.on('error'); with no listener it throws, as pg.Pool does.
     d.on('error', (err, client) => this.emit('error', err, client, host.info));

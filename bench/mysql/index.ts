@@ -7,6 +7,7 @@ import type { PickerName } from '../../src/picker.js';
 import { startMyCluster, type MyCluster } from '../../test/support/mysql-cluster.js';
 import { FaultProxy } from '../../test/support/fault-proxy.js';
 import { table, writeResult } from '../lib.js';
+import { compare, compareOptions, overheadTable, type Comparison, type Runner } from '../overhead.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, shareOf, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
 
@@ -42,23 +43,37 @@ async function readOnlySessions(cluster: MyCluster): Promise<void> {
   }
 }
 
+/**
+ * What the wrapper costs (issue 13): 32 concurrent `SELECT 1` through the promise API, each row
+ * p2c-pool/mysql in one form or with one feature on (b) against a plain mysql2 pool on the same
+ * server (a), ABBA; the first row is the noise floor, two identical mysql2 pools.
+ */
 async function overhead(cluster: MyCluster): Promise<void> {
-  const pools: Record<'a' | 'b', { query(sql: string): Promise<unknown>; end(): Promise<void> }> = {
-    a: mysql.createPool({ uri: cluster.primary.url, connectionLimit: 32 }),
-    b: createPool({ primary: cluster.primary.url, connectionLimit: 32 }).promise(),
+  const o = compareOptions();
+  const P = cluster.primary.url;
+  const R = cluster.replicas[0]!.url;
+  const plain = (uri: string) => () => runner(mysql.createPool({ uri, connectionLimit: 32 }));
+  const ours = (config: Parameters<typeof createPool>[0]) => () => runner(createPool(config).promise());
+  const rows: Comparison[] = [];
+  const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
+  const row = async (key: string, label: string, b: () => Runner, a = plain(P)) => {
+    if (only.length === 0 || only.includes(key)) rows.push(await compare(label, { a, b }, o));
   };
-  try {
-    const r = await abba((w) => closedLoop(async () => { await pools[w].query('SELECT 1'); return 0; }, 32, 3000), 6, 3);
-    const md = `### MySQL overhead: 32 concurrent \`SELECT 1\` on one MariaDB server, 6 ABBA pairs of 3 s\n\n` + table(['pool', 'queries/s', 'p50 (ms)', 'p99 (ms)'], [
-      ['mysql2 pool (connectionLimit 32)', r.a.qps, r.a.p50, r.a.p99],
-      ['p2c-pool/mysql (multi-host form, primary only)', r.b.qps, r.b.p50, r.b.p99],
-    ]) + `\n\nThroughput ratio, median of pairs: **${r.median.toFixed(3)}** (spread ${r.min.toFixed(3)}-${r.max.toFixed(3)}; target >= 0.97).`;
-    writeResult('mysql-overhead', r, md);
-  } finally {
-    await pools.a.end();
-    await pools.b.end();
-  }
+  await row('noise', 'noise floor: a second mysql2 pool', plain(P));
+  await row('single', 'single-host form (`uri`)', ours({ uri: P, connectionLimit: 32 }));
+  await row('multi', 'multi-host form, primary only', ours({ primary: P, connectionLimit: 32 }));
+  await row('telemetry', 'multi-host, `telemetry: true`, no SDK (no-op API)', ours({ primary: P, connectionLimit: 32, telemetry: true }));
+  await row('hedge', 'replica reads, hedging configured (1 s), not triggered', ours({ primary: P, replicas: [R], connectionLimit: 32, hedge: { afterMillis: 1000 } }), plain(R));
+  await row('readonly', 'replica reads, read-only sessions (default)', ours({ primary: P, replicas: [R], connectionLimit: 32 }), plain(R));
+  await row('picker', 'replica reads over two hosts (same server, 16 each): p2c cost + latency signal', ours({ primary: P, replicas: [{ uri: R, name: 'r1' }, { uri: R, name: 'r2' }], connectionLimit: 16 }), plain(R));
+  const md = `### MySQL overhead: 32 concurrent \`SELECT 1\` (promise API), ${o.pairs} ABBA pairs of ${o.seconds} s per row\n\n`
+    + 'Each row: p2c-pool/mysql (b) against a plain mysql2 pool (connectionLimit 32) on the same MariaDB server (a); medians of the per-pair ratios b/a with their spread. '
+    + 'Targets: throughput >= 0.99, p50, p99 and CPU per query <= 1.02. Heap bytes are allocated bytes per query of the whole client process.\n\n'
+    + overheadTable(rows, 'mysql2 pool');
+  writeResult('mysql-overhead', { rows }, md);
 }
+
+const runner = (p: { query(sql: string): Promise<unknown>; end(): Promise<void> }): Runner => ({ query: () => p.query('SELECT 1'), end: () => p.end() });
 
 async function slowReplica(cluster: MyCluster): Promise<void> {
   const rows: { picker: string; share: number; p50: number; p99: number }[] = [];
