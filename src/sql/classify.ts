@@ -102,11 +102,34 @@ function explainIsRead(st: Statements): boolean {
   return !analyze;
 }
 
-/** Scans the rest of a statement that starts like a read for anything that writes or locks. */
+/** Words restIsRead looks at; any other word only matters as the name of a function it calls. */
+const KEYWORDS = [...WRITE_WORDS, ...AFTER_FOR, ...SEQUENCE_MEMBERS, 'FOR', 'LOCK', 'IN', 'NEXT', 'PREVIOUS', 'VALUE', 'REPLACE'];
+const shape = (firstCode: number, length: number) => ((firstCode | 0x20) << 6) | (length & 63);
+/** First letter and length of each keyword: most words are told apart from all of them without a string. */
+const KEYWORD_SHAPES = new Set(KEYWORDS.map((w) => shape(w.charCodeAt(0), w.length)));
+
+/**
+ * True when the word at [start, end) may be one of KEYWORDS, so it is worth upper-casing. A word
+ * with a character outside ASCII always is (upper-casing may change its letters or its length).
+ */
+function mayBeKeyword(sql: string, start: number, end: number): boolean {
+  if (KEYWORD_SHAPES.has(shape(sql.charCodeAt(start), end - start))) return true;
+  for (let i = start; i < end; i++) if (sql.charCodeAt(i) > 127) return true;
+  return false;
+}
+
+/**
+ * Scans the rest of a statement that starts like a read for anything that writes or locks. A
+ * word's upper-cased text is made only when it may be a keyword or names a called function: the
+ * scan of a typical query allocates almost nothing.
+ */
 function restIsRead(st: Statements): boolean {
   const lx = st.lexer;
   let previous = '';
-  let name: string | undefined;
+  // The last word or quoted name, kept as a span: upper-cased only when a '(' calls it.
+  let nameKind: TokenKind | undefined;
+  let nameStart = 0;
+  let nameEnd = 0;
   let afterDot = false;
   let afterColon = false;
   let replace = false;
@@ -117,7 +140,7 @@ function restIsRead(st: Statements): boolean {
     replace = false;
     if (kind === 'end') return true;
     if (kind === 'word') {
-      const w = lx.upper();
+      const w = mayBeKeyword(lx.sql, lx.start, lx.end) ? lx.upper() : '';
       if (WRITE_WORDS.has(w)) return false;
       if (previous === 'FOR' && AFTER_FOR.has(w)) return false;
       if (previous === 'LOCK' && w === 'IN') return false; // LOCK IN SHARE MODE
@@ -125,19 +148,26 @@ function restIsRead(st: Statements): boolean {
       if (afterDot && SEQUENCE_MEMBERS.has(w)) return false;
       replace = w === 'REPLACE';
       previous = w;
-      name = w;
+      nameKind = kind;
+      nameStart = lx.start;
+      nameEnd = lx.end;
       afterDot = afterColon = false;
       continue;
     }
     if (kind === 'quoted') {
       if (lx.opaque) return false;
-      name = lx.nameAt(kind, lx.start, lx.end, false);
+      nameKind = kind;
+      nameStart = lx.start;
+      nameEnd = lx.end;
       previous = '';
       afterDot = afterColon = false;
       continue;
     }
     if (kind === 'punct') {
-      if (lx.char === LPAREN && name !== undefined && isWritingFunction(name)) return false;
+      if (lx.char === LPAREN && nameKind !== undefined) {
+        const name = lx.nameAt(nameKind, nameStart, nameEnd, false);
+        if (name !== undefined && isWritingFunction(name)) return false;
+      }
       // MySQL @v := expr assigns a session variable.
       if (lx.char === EQUALS && afterColon && lx.dialect === 'mysql') return false;
       afterDot = lx.char === DOT;
@@ -146,6 +176,6 @@ function restIsRead(st: Statements): boolean {
       afterDot = afterColon = false;
     }
     previous = '';
-    name = undefined;
+    nameKind = undefined;
   }
 }
