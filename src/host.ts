@@ -154,9 +154,15 @@ export class Host<D> implements HostInfo {
     const m = this.metrics;
     if (explore && m.exploreDue(now)) return 0;
     // The common case (sampled, outside slow start, default penalty) from the parts kept as samples
-    // and weights change: hostCost's formula, two multiplications and an addition.
+    // and weights change: hostCost's formula, two multiplications and an addition. Kept this small
+    // so that V8 inlines it into the pick.
     if (errorPenalty === undefined && m.sampled && this.health.upSince === -Infinity) return m.costBase * (1 + (m.inflight + 1) * this.perConnection);
-    // Outside slow start (the common case) the relative weight is kept, not computed.
+    return this.fullCost(now, fallbackLatencyMs, errorPenalty);
+  }
+
+  /** hostCost from the current figures (no sample yet, slow start, or another error penalty). */
+  private fullCost(now: number, fallbackLatencyMs: number, errorPenalty: number | undefined): number {
+    const m = this.metrics;
     const weight = this.health.upSince === -Infinity ? this.relativeWeight : this.effectiveWeight(now) / this.heaviest;
     return hostCost(m.latencyOr(fallbackLatencyMs), m.inflight, this.capacity, m.errorRate(), weight, errorPenalty);
   }

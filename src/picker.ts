@@ -78,9 +78,12 @@ export class P2CPicker implements Picker {
 
   /** Draws two distinct indices below n (n >= 2) into `a` and `b`. */
   draw(n: number): void {
-    const a = Math.floor(this.random() * n);
-    // Draw b from the other n - 1 indices so the two are always distinct.
-    let b = Math.floor(this.random() * (n - 1));
+    // One uniform number gives both: a from its integer part, b from the fraction left over, which
+    // is uniform in [0, 1) again (32 bits leave 24 for b at 256 hosts). b is drawn from the other
+    // n - 1 indices so the two are always distinct.
+    const r = this.random() * n;
+    const a = Math.floor(r);
+    let b = Math.floor((r - a) * (n - 1));
     if (b >= a) b++;
     this.a = a;
     this.b = b;

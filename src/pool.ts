@@ -366,23 +366,25 @@ export class Cluster<D> {
   pick(candidates: readonly Host<D>[]): Host<D> {
     if (candidates.length === 1) return candidates[0]!;
     const now = this.now();
-    this.pickNow = now;
-    this.pickFallback = this.fallbackLatency(candidates, now);
-    this.pickCandidates = candidates;
+    const fallback = this.fallbackLatency(candidates, now);
     // Exploration only while other hosts are sampled: in a quiet app every host is "stale", and
     // costs must still compare.
-    this.pickExplore = now - this.lastSampleAt < this.staleMillis;
+    const explore = now - this.lastSampleAt < this.staleMillis;
     let chosen: Host<D>;
     const p2c = this.p2c;
     if (p2c !== undefined) {
       // The same steps as P2CPicker.pick, without a cost callback (the hot path of every read).
       p2c.draw(candidates.length);
-      chosen = candidates[p2c.better(candidates[p2c.a]!.cost(now, this.pickFallback, this.pickExplore), candidates[p2c.b]!.cost(now, this.pickFallback, this.pickExplore))]!;
+      chosen = candidates[p2c.better(candidates[p2c.a]!.cost(now, fallback, explore), candidates[p2c.b]!.cost(now, fallback, explore))]!;
     } else {
+      this.pickNow = now;
+      this.pickFallback = fallback;
+      this.pickCandidates = candidates;
+      this.pickExplore = explore;
       chosen = candidates[this.picker.pick(candidates, this.costOf)]!;
     }
     // A host due for exploration costs 0 until this read, the one it gets per period, goes there.
-    if (this.pickExplore && chosen.metrics.exploreDue(now)) chosen.metrics.explored(now);
+    if (explore && chosen.metrics.exploreDue(now)) chosen.metrics.explored(now);
     return chosen;
   }
 

@@ -16,6 +16,7 @@ import { seeded, table, writeResult } from '../lib.js';
 import { slowReplicaChart, tailShareChart } from './charts.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, openLoop, shareOf, shareTimeline, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
+import { noIo } from './no-io.js';
 
 const PICKERS: PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections'];
 const selectPort = (p: { query(sql: string): Promise<{ rows: { port: number }[] }> }) => async () => (await p.query('SELECT inet_server_port() AS port')).rows[0]!.port;
@@ -26,6 +27,7 @@ export async function runPgBench(): Promise<void> {
   const want = (name: string) => only.length === 0 || only.includes(name);
   if (want('pick')) pickCost();
   if (want('classify')) classifyCost();
+  if (want('noio')) noIo();
   const cluster = await startPgCluster({ replicas: 2 });
   try {
     if (want('overhead')) await overhead(cluster);
@@ -83,13 +85,15 @@ function classifyCost(): void {
   const typical = 'SELECT u.id, u.name FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.email = $1 AND o.active';
   const insert = (bytes: number) => `INSERT INTO blobs (id, body) VALUES (1, '${'x'.repeat(bytes - 45)}')`;
   const kb = insert(1024);
+  const kb64 = insert(64 * 1024);
   const mb = insert(1024 * 1024);
   const bigSelect = `SELECT '${'x'.repeat(1024 * 1024 - 10)}'`;
   const rows: [string, number][] = [
     ['typical SELECT, seen before (cache hit)', nsPerCall(() => (classify(typical) === 'read' ? 1 : 0))],
     ['typical SELECT, first sight (lexer)', nsPerCall(() => (isReadText(typical, 'postgres') ? 1 : 0))],
-    ['INSERT of 1 KB (lexer, first word decides)', nsPerCall(() => (classify(kb) === 'write' ? 1 : 0))],
-    ['INSERT of 1 MB (lexer, first word decides)', nsPerCall(() => (classify(mb) === 'write' ? 1 : 0))],
+    ['INSERT of 1 KB (short enough for the cache)', nsPerCall(() => (classify(kb) === 'write' ? 1 : 0))],
+    ['INSERT of 64 KB (too long for the cache: lexer, first word decides)', nsPerCall(() => (classify(kb64) === 'write' ? 1 : 0))],
+    ['INSERT of 1 MB (too long for the cache: lexer, first word decides)', nsPerCall(() => (classify(mb) === 'write' ? 1 : 0))],
   ];
   // A read must be read to its end (a write may hide anywhere in it): a 1 MB SELECT, for scale.
   const t0 = process.hrtime.bigint();

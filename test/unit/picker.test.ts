@@ -49,8 +49,8 @@ describe('P2CPicker', () => {
 
   it('breaks ties at random', () => {
     const costs = [1, 1];
-    expect(new P2CPicker(scripted(0, 0, 0.2)).pick(cands(0, 0), (i) => costs[i]!)).toBe(0);
-    expect(new P2CPicker(scripted(0, 0, 0.7)).pick(cands(0, 0), (i) => costs[i]!)).toBe(1);
+    expect(new P2CPicker(scripted(0, 0.2)).pick(cands(0, 0), (i) => costs[i]!)).toBe(0);
+    expect(new P2CPicker(scripted(0, 0.7)).pick(cands(0, 0), (i) => costs[i]!)).toBe(1);
   });
 
   it('returns the only candidate without drawing', () => {
@@ -111,13 +111,13 @@ describe('Cluster.choose with a fake clock', () => {
   });
 
   it('a host with no sample is costed at the median of the sampled ones', () => {
-    const { c, hosts } = cluster(scripted(0, 0.99, 0.4));
+    const { c, hosts } = cluster(scripted(0.33, 0.4));
     hosts[1]!.metrics.observeLatency(0, 2); // r1: 2 ms
     hosts[2]!.metrics.observeLatency(0, 4); // r2: 4 ms, r3 unsampled -> median 3 ms
-    // candidates [r1, r2, r3]: a = 0 (r1, cost 3 * 1.1), b = floor(0.99*2)=1 -> 2 (r3, cost 4 * 1.1)
+    // candidates [r1, r2, r3]: 0.33 * 3 = 0.99: a = 0 (r1, cost 3 * 1.1), b = floor(0.99 * 2) = 1 -> 2 (r3, cost 4 * 1.1)
     expect(c.choose('read').name).toBe('r1');
     hosts[1]!.metrics.inflight = 4; // r1 now 3 * (1 + 5/10) = 4.5 > r3 4.4
-    const again = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: scripted(0, 0.99) }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
+    const again = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: scripted(0.33) }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
     expect(again.choose('read').name).toBe('r3');
   });
 
