@@ -87,7 +87,9 @@ export interface CompareOptions { readonly workers: number; readonly pairs: numb
 
 export function compareOptions(): CompareOptions {
   const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback) || fallback;
-  return { workers: 32, pairs: num('P2C_OVERHEAD_PAIRS', 6), seconds: num('P2C_OVERHEAD_SECONDS', 3) };
+  // Many short pairs rather than a few long ones: this machine's noise comes in bursts of a second
+  // or two, which the median of many pair ratios rides out.
+  return { workers: 32, pairs: num('P2C_OVERHEAD_PAIRS', 16), seconds: num('P2C_OVERHEAD_SECONDS', 1.5) };
 }
 
 /**

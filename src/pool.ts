@@ -10,6 +10,9 @@ import { DEFAULT_HEALTH_OPTIONS, transition, type HealthEvent, type HealthOption
 import type { Outcome } from './metrics.js';
 import type { RoleRequest, StatementKind } from './routing.js';
 
+/** The event of every successful query (one object, not one per query). */
+const SUCCESS: HealthEvent = Object.freeze({ type: 'success' });
+
 /** Snapshot returned by `pool.stats()`. */
 export interface PoolStats {
   readonly hosts: readonly HostStats[];
@@ -424,7 +427,7 @@ export class Cluster<D> {
     if (outcome === 'host-error') {
       this.apply(host, { type: 'failure', errorRate: host.metrics.errorRate(), samples: host.metrics.errorSamples });
     } else {
-      this.apply(host, { type: 'success' });
+      this.apply(host, SUCCESS);
     }
   }
 

@@ -104,7 +104,11 @@ export class Telemetry {
           metricAttributes = { ...metricAttributes, 'error.type': errorType(err) };
           recordError(span, err);
         }
-        this.duration.record((performance.now() - start) / 1000, metricAttributes);
+        try {
+          this.duration.record((performance.now() - start) / 1000, metricAttributes);
+        } catch {
+          // A meter that fails (or writes into frozen attributes) loses its record, never the query.
+        }
         span.end();
       },
     };
@@ -146,8 +150,11 @@ export class Telemetry {
     const key = operation ?? '';
     let attributes = perHost.get(key);
     if (attributes === undefined) {
-      attributes = this.serverAttributes(host);
-      if (operation) attributes['db.operation.name'] = operation;
+      const fresh = this.serverAttributes(host);
+      if (operation) fresh['db.operation.name'] = operation;
+      // Shared by every record of this host and operation: frozen, so a meter that writes into
+      // the attributes it is given cannot change later records (the write fails instead).
+      attributes = Object.freeze(fresh);
       // Operation names come from statement texts: bounded like the classifier's cache.
       if (perHost.size >= 256) perHost.clear();
       perHost.set(key, attributes);

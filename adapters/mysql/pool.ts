@@ -159,6 +159,8 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
       this.core = singleHostCore(describeHost(single), pool, single.connectionLimit ?? 10, mysqlDriver, poolCounts);
     }
     forwardHostEvents(this.core, this, (host) => {
+      // A host added after changes made through pool.config gets them too (none yet at creation).
+      replayConfigChanges(host.driver.config as unknown as Record<string | symbol, unknown>, this.configChanges);
       this.forwardEvents(host);
       this.sharedConfig = undefined; // the shared view covers the hosts there are now
     });
@@ -221,9 +223,11 @@ export class Pool extends (EventEmitter as unknown as new () => TypedEmitter<Poo
   get config(): MyPool['config'] {
     if (this.sharedConfig !== undefined) return this.sharedConfig as unknown as MyPool['config'];
     const configs = this.core.cluster.hosts.length > 0 ? this.core.cluster.hosts.map((h) => h.driver.config) : [this.primaryDriver().config];
-    return (this.sharedConfig ??= sharedConfig(configs as unknown as Record<string | symbol, unknown>[])) as unknown as MyPool['config'];
+    return (this.sharedConfig ??= sharedConfig(configs as unknown as Record<string | symbol, unknown>[], this.configChanges)) as unknown as MyPool['config'];
   }
   private sharedConfig: object | undefined;
+  /** Changes made through `pool.config`, for hosts added later. */
+  private readonly configChanges: ConfigChange[] = [];
 
   /** True once `end()` was called (mysql2's pool field). */
   get _closed(): boolean {
@@ -488,8 +492,19 @@ function forgetIfSessionOnReplica(conn: PoolConnection, role: RoleRequest | unde
 /** Options each host keeps for itself when a config is changed through `pool.config`. */
 const PER_HOST_KEYS = new Set<string | symbol>(['host', 'port', 'user', 'password', 'database', 'socketPath', 'uri']);
 
-/** A view of the first config that writes through to all (nested objects such as connectionConfig too). */
-function sharedConfig(configs: readonly Record<string | symbol, unknown>[]): object {
+/** A change made through `pool.config` (not of a per-host key), replayed on hosts added later. */
+export interface ConfigChange {
+  readonly path: readonly (string | symbol)[];
+  readonly key: string | symbol;
+  readonly value?: unknown;
+  readonly deleted?: boolean;
+}
+
+/**
+ * A view of the first config that writes through to all (nested objects such as connectionConfig
+ * too), and records each change in `log` for the hosts added later (see replayConfigChanges).
+ */
+function sharedConfig(configs: readonly Record<string | symbol, unknown>[], log: ConfigChange[], path: readonly (string | symbol)[] = []): object {
   const first = configs[0]!;
   const nested = new Map<string | symbol, object>();
   return new Proxy(first, {
@@ -497,7 +512,7 @@ function sharedConfig(configs: readonly Record<string | symbol, unknown>[]): obj
       const value = Reflect.get(target, key);
       if (typeof value !== 'object' || value === null || Array.isArray(value) || !configs.every((c) => typeof c[key] === 'object' && c[key] !== null)) return value;
       let view = nested.get(key);
-      if (!view) nested.set(key, (view = sharedConfig(configs.map((c) => c[key] as Record<string | symbol, unknown>))));
+      if (!view) nested.set(key, (view = sharedConfig(configs.map((c) => c[key] as Record<string | symbol, unknown>), log, [...path, key])));
       return view;
     },
     set(_target, key, value) {
@@ -506,25 +521,40 @@ function sharedConfig(configs: readonly Record<string | symbol, unknown>[]): obj
         first[key] = value;
         return true;
       }
-      for (const c of configs) {
-        const old = c[key];
-        // A whole object replaced (e.g. connectionConfig): each host keeps its own address and login.
-        if (c !== first && isPlainRecord(value) && isPlainRecord(old)) {
-          const copy = Object.assign(Object.create(Object.getPrototypeOf(value) as object) as Record<string | symbol, unknown>, value);
-          for (const k of PER_HOST_KEYS) if (k in old) copy[k] = old[k];
-          c[key] = copy;
-        } else {
-          c[key] = value;
-        }
-      }
+      log.push({ path, key, value });
+      for (const c of configs) setShared(c, key, value, c === first);
       return true;
     },
     deleteProperty(_target, key) {
       nested.delete(key);
+      if (!PER_HOST_KEYS.has(key)) log.push({ path, key, deleted: true });
       for (const c of PER_HOST_KEYS.has(key) ? [first] : configs) delete c[key];
       return true;
     },
   });
+}
+
+/** Sets a shared key on one host's config; a whole object replaced keeps the host's own address and login. */
+function setShared(c: Record<string | symbol, unknown>, key: string | symbol, value: unknown, isFirst: boolean): void {
+  const old = c[key];
+  if (!isFirst && isPlainRecord(value) && isPlainRecord(old)) {
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(value) as object) as Record<string | symbol, unknown>, value);
+    for (const k of PER_HOST_KEYS) if (k in old) copy[k] = old[k];
+    c[key] = copy;
+  } else {
+    c[key] = value;
+  }
+}
+
+/** Applies the changes made through `pool.config` to the config of a host added since. */
+function replayConfigChanges(config: Record<string | symbol, unknown>, log: readonly ConfigChange[]): void {
+  for (const change of log) {
+    let target: unknown = config;
+    for (const k of change.path) target = isPlainRecord(target) ? target[k] : undefined;
+    if (!isPlainRecord(target)) continue;
+    if (change.deleted) delete target[change.key];
+    else setShared(target, change.key, change.value, false);
+  }
 }
 
 function isPlainRecord(value: unknown): value is Record<string | symbol, unknown> {

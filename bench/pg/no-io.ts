@@ -16,6 +16,9 @@ const PROBE_ROW = { receiving: null, lag_ms: 0, lsn: '0/1', flushed: null, timel
 /** Answers like a server on the next loop turn: the health probe (primary or replica by host name), else one row. */
 class StubClient extends EventEmitter {
   private readonly replica: boolean;
+  /** What pg-pool checks before it keeps a released client (else it closes it and connects anew). */
+  readonly _queryable = true;
+  readonly _ending = false;
   constructor(config?: { host?: string }) {
     super();
     this.replica = config?.host !== 'primary';

@@ -230,6 +230,23 @@ describe('mysql2 face', () => {
     freshConfig.connectionConfig = Object.assign(Object.create(Object.getPrototypeOf(freshConfig.connectionConfig) as object) as object, freshConfig.connectionConfig, { namedPlaceholders: true });
     expect(await q(fresh, 'SELECT :x AS x, @@port AS port', { x: 9 })).toEqual([{ x: 9, port: c.replicas[0]!.port }]);
   });
+
+  it('a host added after a pool.config change gets the change too (found by review)', async () => {
+    const c = myCluster();
+    await waitForReplicas(c);
+    const pool = createPool({ primary: c.primary.url });
+    cleanups.push(() => endMy(pool));
+    const config = pool.config as unknown as { connectionConfig: { namedPlaceholders?: boolean } };
+    config.connectionConfig.namedPlaceholders = true;
+    await pool.addHost(c.replicas[0]!.url);
+    expect(await q(pool, 'SELECT :x AS x, @@port AS port', { x: 5 })).toEqual([{ x: 5, port: c.replicas[0]!.port }]);
+    expect(await q(pool, { sql: 'SELECT :x AS x, @@port AS port', role: 'primary' }, { x: 6 })).toEqual([{ x: 6, port: c.primary.port }]);
+    // Removed again, the change stays on the hosts the pool has.
+    delete (config.connectionConfig as { namedPlaceholders?: boolean }).namedPlaceholders;
+    await pool.removeHost(`127.0.0.1:${c.replicas[0]!.port}`);
+    await pool.addHost(c.replicas[0]!.url);
+    expect((pool.config as unknown as { connectionConfig: { namedPlaceholders?: boolean } }).connectionConfig.namedPlaceholders).toBeUndefined();
+  });
 });
 
 async function endAndCount(pools: Record<string, MyFace>): Promise<undefined> {

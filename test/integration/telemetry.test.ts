@@ -155,6 +155,46 @@ describe('OpenTelemetry', () => {
     expect(JSON.stringify(span!.attributes)).not.toContain(PARAM);
   });
 
+  it('a meter that writes into the attributes it is given changes no later record and fails no query (found by review)', async () => {
+    const t = sdk();
+    const c = cluster();
+    let writesRefused = 0;
+    // Its histograms try to add an attribute to their input before recording a copy.
+    const mutating = {
+      getMeter: (name: string) => {
+        const meter = t.meterProvider.getMeter(name);
+        return new Proxy(meter, {
+          get(target, key) {
+            const value = Reflect.get(target, key) as unknown;
+            if (key !== 'createHistogram') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+            return (...args: Parameters<typeof meter.createHistogram>) => {
+              const h = meter.createHistogram(...args);
+              return {
+                record(v: number, attributes: Record<string, unknown> = {}) {
+                  const copy = { ...attributes };
+                  try {
+                    attributes['mutated.by.meter'] = 'yes';
+                  } catch {
+                    writesRefused++;
+                  }
+                  h.record(v, copy as never);
+                },
+              };
+            };
+          },
+        });
+      },
+    };
+    const pool = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), telemetry: { tracerProvider: t.tracerProvider, meterProvider: mutating }, healthCheckIntervalMillis: 0 });
+    cleanups.push(() => pool.end());
+    for (let i = 0; i < 6; i++) await pool.query('SELECT 1');
+    await expect(pool.query('SELECT no_such_column')).rejects.toMatchObject({ code: '42703' });
+    const duration = (await t.metrics()).find((m) => m.descriptor.name === 'db.client.operation.duration')!;
+    expect(duration.dataPoints.map((d) => d.attributes['mutated.by.meter'])).toEqual(duration.dataPoints.map(() => undefined));
+    expect(duration.dataPoints.reduce((n, d) => n + (d.value as { count: number }).count, 0)).toBe(7);
+    expect(writesRefused).toBeGreaterThanOrEqual(6);
+  });
+
   it('is off by default: nothing reaches a registered global provider', async () => {
     const t = sdk();
     trace.setGlobalTracerProvider(t.tracerProvider);
