@@ -144,7 +144,9 @@ export class Executor<P, C> {
     if (this.hedgePolicy !== undefined && work.kind === 'read' && work.retriable !== false && work.role !== 'primary') {
       const race = new HedgeRace<unknown, C>(done as Callback<unknown>);
       const raced = withHedge(work, race);
-      this.whenReady(() => this.dispatch(raced, this.settleRace(race, 0) as Callback<R>, 0, undefined, undefined));
+      const settle = this.settleRace(race, 0) as Callback<R>;
+      if (this.ready === undefined && this.pendingPosition === undefined) return this.dispatch(raced, settle, 0, undefined, undefined);
+      this.whenReady(() => this.dispatch(raced, settle, 0, undefined, undefined));
       return;
     }
     // The common case, nothing to wait for, allocates no closure.
