@@ -94,8 +94,7 @@ export const mysqlDriver: Driver<MyPool, PoolConnection> = {
     const destroy = err === true || leaseError !== undefined || (err instanceof Error && (isHostError(err) || isReadOnlyError(err) || errorKind(err, false) === 'timeout'));
     if (destroy) {
       states.forget(conn);
-      // A destroyed connection's socket may still report an error: nothing listens once it left the pool.
-      conn.on('error', () => {});
+      // A destroyed connection's socket may still report an error: its lifetime listener (ConnectionStates) takes it.
       destroyConnection.call(conn);
     } else {
       releaseConnection.call(conn);

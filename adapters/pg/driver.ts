@@ -18,8 +18,6 @@ export function forgetSessionMode(client: pg.PoolClient): void {
   states.forgetMode(client);
 }
 
-const ignore = (): void => {};
-
 /** Bound of the session-mode statement on a new connection, when the pool sets no query timeout. */
 const SESSION_SET_TIMEOUT_MILLIS = 5000;
 
@@ -92,8 +90,7 @@ export const pgDriver: Driver<pg.Pool, pg.PoolClient> = {
     // has queries running or queued (a queued BEGIN would open a transaction on a pooled connection).
     const destroy = err || leaseError || (inTransaction(client) || busy(client) ? true : undefined);
     // A client destroyed with a statement still running (an abandoned hedge loser) may still report
-    // its socket's end as an error: nothing listens once it has left the pool.
-    if (destroy && busy(client)) client.on('error', ignore);
+    // its socket's end as an error: the connection's lifetime listener (ConnectionStates) takes it.
     release.call(client, destroy);
   },
   firstUse: (conn) => states.firstUse(conn),
