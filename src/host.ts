@@ -146,25 +146,26 @@ export class Host<D> implements HostInfo {
   private perConnection = 1;
 
   /**
-   * P2C cost at `now`; `fallbackLatencyMs` stands in for a host with no latency sample yet.
+   * P2C cost at `now`; `fallbackLatencyMs` (what the other hosts show) stands in for a host with no
+   * latency sample yet, and weighs in while its estimate rests on few (HostMetrics.estimateOr).
    * `explore`: the cluster is busy enough to notice a starved host, which then costs 0 until it got
    * its exploring read (see HostMetrics).
    */
   cost(now: number, fallbackLatencyMs: number, explore = false, errorPenalty?: number): number {
     const m = this.metrics;
     if (explore && m.exploreDue(now)) return 0;
-    // The common case (sampled, outside slow start, default penalty) from the parts kept as samples
+    // The common case (settled, outside slow start, default penalty) from the parts kept as samples
     // and weights change: hostCost's formula, two multiplications and an addition. Kept this small
     // so that V8 inlines it into the pick.
-    if (errorPenalty === undefined && m.sampled && this.health.upSince === -Infinity) return m.costBase * (1 + (m.inflight + 1) * this.perConnection);
+    if (errorPenalty === undefined && m.settled && this.health.upSince === -Infinity) return m.costBase * (1 + (m.inflight + 1) * this.perConnection);
     return this.fullCost(now, fallbackLatencyMs, errorPenalty);
   }
 
-  /** hostCost from the current figures (no sample yet, slow start, or another error penalty). */
+  /** hostCost from the current figures (estimate not settled, slow start, or another error penalty). */
   private fullCost(now: number, fallbackLatencyMs: number, errorPenalty: number | undefined): number {
     const m = this.metrics;
     const weight = this.health.upSince === -Infinity ? this.relativeWeight : this.effectiveWeight(now) / this.heaviest;
-    return hostCost(m.latencyOr(fallbackLatencyMs), m.inflight, this.capacity, m.errorRate(), weight, errorPenalty);
+    return hostCost(m.estimateOr(fallbackLatencyMs), m.inflight, this.capacity, m.errorRate(), weight, errorPenalty);
   }
 
   /** Starts a unit of work (a query or a connection lease); pair it with exactly one `end`. */

@@ -208,3 +208,20 @@ export function median(values: readonly number[]): number | undefined {
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/** Median of `values`, sorted in place (insertion sort: a few hosts, no allocation); undefined when empty. */
+export function sortedMedian(values: number[]): number | undefined {
+  const n = values.length;
+  if (n === 0) return undefined;
+  for (let i = 1; i < n; i++) {
+    const v = values[i]!;
+    let j = i - 1;
+    while (j >= 0 && values[j]! > v) {
+      values[j + 1] = values[j]!;
+      j--;
+    }
+    values[j + 1] = v;
+  }
+  const mid = n >> 1;
+  return n % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+}

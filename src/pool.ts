@@ -5,7 +5,7 @@ import { emptyHedgeStats, type HedgeStats } from './hedge.js';
 import { DEFAULT_METRICS_OPTIONS } from './metrics.js';
 import { NoHostAvailableError, NoPrimaryError, PoolEndedError } from './errors.js';
 import { Host, type DriverCounts, type HostRole, type HostState, type HostStats } from './host.js';
-import { createPicker, median, P2CPicker, type Picker, type PickerName, type Random } from './picker.js';
+import { createPicker, P2CPicker, sortedMedian, type Picker, type PickerName, type Random } from './picker.js';
 import { DEFAULT_HEALTH_OPTIONS, transition, type HealthEvent, type HealthOptions } from './health.js';
 import type { Outcome } from './metrics.js';
 import type { RoleRequest, StatementKind } from './routing.js';
@@ -101,8 +101,8 @@ export class Cluster<D> {
   private cachedAt = -1;
   private cachedReplicas: Host<D>[] = [];
   private cachedPrimary: Host<D> | undefined;
-  /** Once every cached candidate has a latency sample it stays so until the next rebuild. */
-  private allSampled = false;
+  /** True while every cached candidate's latency estimate is settled (checked again once one is not). */
+  private allSettled = false;
 
   constructor(
     hosts: readonly Host<D>[],
@@ -280,7 +280,7 @@ export class Cluster<D> {
     this.cachedReplicas = replicas;
     this.cachedPrimary = primary;
     this.cachedUntil = until;
-    this.allSampled = false;
+    this.allSettled = false;
     this.cachedAt = this.version;
   }
 
@@ -401,28 +401,37 @@ export class Cluster<D> {
   private lastSampleAt = -Infinity;
   private readonly costOf = (i: number): number => this.pickCandidates[i]!.cost(this.pickNow, this.pickFallback, this.pickExplore);
 
-  /** A host with no latency sample is costed at the median of the sampled ones. */
+  /**
+   * What a host with no (or few) latency samples is compared with: the median estimate of the
+   * candidates whose estimates are settled, else of those sampled at all. Computed only while some
+   * candidate is not settled (a new pool, a host just added or explored), without allocating.
+   */
   private fallbackLatency(candidates: readonly Host<D>[], now: number): number {
-    if (this.allSampled && candidates === this.cachedReplicas) return INITIAL_LATENCY_MS;
-    let unsampled = false;
-    for (const h of candidates) if (!h.metrics.sampled) { unsampled = true; break; }
-    if (!unsampled) {
-      if (candidates === this.cachedReplicas) this.allSampled = true;
+    if (this.allSettled && candidates === this.cachedReplicas) return INITIAL_LATENCY_MS;
+    let unsettled = false;
+    for (const h of candidates) if (!h.metrics.settled) { unsettled = true; break; }
+    if (!unsettled) {
+      if (candidates === this.cachedReplicas) this.allSettled = true;
       return INITIAL_LATENCY_MS;
     }
-    const sampled: number[] = [];
-    for (const h of candidates) {
-      const l = h.metrics.latencyMs(now);
-      if (l !== undefined) sampled.push(l);
-    }
-    return median(sampled) ?? INITIAL_LATENCY_MS;
+    const values = this.latencies;
+    values.length = 0;
+    for (const h of candidates) if (h.metrics.settled) values.push(h.metrics.latencyOr(0));
+    if (values.length === 0) for (const h of candidates) if (h.metrics.sampled) values.push(h.metrics.latencyMs(now)!);
+    return sortedMedian(values) ?? INITIAL_LATENCY_MS;
   }
+
+  private readonly latencies: number[] = [];
 
   /** Ends a unit of work begun with `host.begin()`: metrics, then health (`at`: the clock, when the caller just read it). */
   finish(host: Host<D>, outcome: Outcome, latencyMs?: number, isQuery = true, idleShare = 1, at?: number): void {
     const now = at ?? this.now();
     host.end(now, outcome, latencyMs, isQuery, idleShare);
-    if (latencyMs !== undefined) this.lastSampleAt = now;
+    if (latencyMs !== undefined) {
+      this.lastSampleAt = now;
+      // An estimate restarted (a host explored after a quiet period) is not settled again at once.
+      if (!host.metrics.settled) this.allSettled = false;
+    }
     if (outcome === 'client') return;
     if (outcome === 'host-error') {
       this.apply(host, { type: 'failure', errorRate: host.metrics.errorRate(), samples: host.metrics.errorSamples });

@@ -7,6 +7,7 @@ import { Pool, type PoolOptions } from '../../adapters/pg/index.js';
 import { compare, compareOptions, overheadTable, type Comparison, type Runner } from '../overhead.js';
 import { Cluster } from '../../src/pool.js';
 import { Host } from '../../src/host.js';
+import { SETTLED_SAMPLES } from '../../src/metrics.js';
 import { fastRandom, type PickerName } from '../../src/picker.js';
 import { classify } from '../../src/routing.js';
 import { isReadText } from '../../src/sql/classify.js';
@@ -61,13 +62,14 @@ function nsPerCall(fn: () => number): number {
 
 /**
  * (a) One pick at 2, 16 and 256 replicas: Cluster.choose('read') with the default random source,
- * every host sampled, a fixed clock (a real clock adds one performance.now(), ~45 ns here).
+ * every host's estimate settled, a fixed clock (a real clock adds one performance.now(), ~45 ns here).
  */
 function pickCost(): void {
   const rows: { hosts: number; ns: number }[] = [];
   for (const n of [2, 16, 256]) {
     const hosts = [new Host('p', 'primary', 1, 10, 0), ...Array.from({ length: n }, (_, i) => new Host(`r${i}`, 'replica', 1, 10, i))];
-    hosts.forEach((h, i) => h.metrics.observeLatency(0, 1 + (i % 7)));
+    // Settled estimates (SETTLED_SAMPLES samples each), as in steady state.
+    hosts.forEach((h, i) => { for (let k = 0; k < SETTLED_SAMPLES; k++) h.metrics.observeLatency(k, 1 + (i % 7)); });
     const cluster = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: fastRandom }, () => 1000, () => ({ total: 0, idle: 0, waiting: 0 }));
     rows.push({ hosts: n, ns: nsPerCall(() => cluster.choose('read').weight) });
   }

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DueList, HedgeRace } from '../../src/hedge.js';
-import { decay } from '../../src/metrics.js';
+import { decay, SETTLED_SAMPLES } from '../../src/metrics.js';
 import { Host } from '../../src/host.js';
 import { fastRandom, hostCost, mulberry32 } from '../../src/picker.js';
 import { ConnectionStates } from '../../src/connections.js';
@@ -23,9 +23,9 @@ describe('decay', () => {
 });
 
 describe('Host.cost from kept parts', () => {
-  it('equals hostCost for sampled hosts of any latency, load, error rate and weight', () => {
+  it('equals hostCost for settled hosts of any latency, load, error rate and weight', () => {
     fc.assert(fc.property(
-      fc.array(fc.double({ min: 0.01, max: 500, noNaN: true }), { minLength: 1, maxLength: 20 }),
+      fc.array(fc.double({ min: 0.01, max: 500, noNaN: true }), { minLength: SETTLED_SAMPLES, maxLength: SETTLED_SAMPLES + 20 }),
       fc.array(fc.constantFrom<0 | 1>(0, 1), { maxLength: 30 }),
       fc.integer({ min: 0, max: 200 }),
       fc.integer({ min: 1, max: 100 }),
@@ -50,6 +50,9 @@ describe('Host.cost from kept parts', () => {
     h.maxWeight = 4;
     expect(h.cost(0, 7)).toBe(hostCost(7, 0, 10, 0, 0.5)); // no sample: the fallback latency
     h.metrics.observeLatency(0, 3);
+    expect(h.cost(0, 7)).toBe(hostCost((7 * 4 + 3) / 5, 0, 10, 0, 0.5)); // one sample: shrunk toward the fallback
+    for (let i = 1; i < SETTLED_SAMPLES; i++) h.metrics.observeLatency(0, 3);
+    expect(h.cost(0, 7)).toBe(hostCost(3, 0, 10, 0, 0.5)); // settled: its own estimate
     expect(h.cost(0, 7, false, 50)).toBe(hostCost(3, 0, 10, 0, 0.5, 50));
     h.health = { ...h.health, upSince: 1000 };
     const inRamp = 1000 + DEFAULT_HEALTH_OPTIONS.slowStartMillis / 2;

@@ -13,12 +13,14 @@ describe('HostMetrics latency (time-weighted mean, samples weighed by the idle s
 
   it('averages samples, older ones fading with time constant latencyStaleMillis / 4', () => {
     const m = new HostMetrics(opts);
-    m.observeLatency(0, 2);
-    m.observeLatency(0, 4);
+    for (let i = 0; i < 50; i++) {
+      m.observeLatency(0, 2);
+      m.observeLatency(0, 4);
+    }
     expect(m.latencyMs(0)).toBeCloseTo(3, 12);
-    // 500 ms later the two old samples weigh 2/e together.
+    // 500 ms later the 100 old samples weigh 100/e together.
     m.observeLatency(500, 10);
-    const w = 2 * Math.exp(-1);
+    const w = 100 * Math.exp(-1);
     expect(m.latencyMs(500)).toBeCloseTo((3 * w + 10) / (w + 1), 12);
   });
 
@@ -47,30 +49,46 @@ describe('HostMetrics latency (time-weighted mean, samples weighed by the idle s
     expect(m.latencyMs(60_000)).toBeLessThan(1.01);
   });
 
-  it('is due one exploring read per latencyStaleMillis / 8 while it has fewer than 16 samples', () => {
+  it('is due one exploring read per latencyStaleMillis / 8 while it has fewer than 16 recent samples', () => {
     const m = new HostMetrics(opts);
     m.observeLatency(0, 21);
     expect(m.exploreDue(249)).toBe(false);
     expect(m.exploreDue(250)).toBe(true);
   });
 
-  it('is due one exploring read per latencyStaleMillis without samples', () => {
+  it('a busy host is due after latencyStaleMillis without samples, one with fewer when their count has faded under 16', () => {
     const m = new HostMetrics(opts);
     expect(m.exploreDue(10_000)).toBe(false); // never sampled: costed at the others' median instead
-    for (let i = 0; i < 16; i++) m.observeLatency(0, 21);
+    for (let i = 0; i < 1000; i++) m.observeLatency(0, 21);
     expect(m.exploreDue(1999)).toBe(false);
     expect(m.exploreDue(2000)).toBe(true);
     m.explored(2000);
-    expect(m.exploreDue(3999)).toBe(false);
-    expect(m.exploreDue(4000)).toBe(true);
-    // The exploring read restarts the estimate from one sample: explored every stale / 8 again
-    // until it rests on 16 samples (a starved host's first read is often slow for being cold).
-    m.observeLatency(4100, 21);
-    expect(m.exploreDue(4349)).toBe(false);
-    expect(m.exploreDue(4350)).toBe(true);
-    for (let i = 1; i < 16; i++) m.observeLatency(4100 + i, 21);
-    expect(m.exploreDue(4115 + 1999)).toBe(false);
-    expect(m.exploreDue(4115 + 2000)).toBe(true);
+    expect(m.exploreDue(2249)).toBe(false); // one exploring read per eighth of a period at most
+    expect(m.exploreDue(2250)).toBe(true);
+    // 100 recent samples fade under 16 after 500 ms * ln(100 / 16) = 916 ms.
+    const hundred = new HostMetrics(opts);
+    for (let i = 0; i < 100; i++) hundred.observeLatency(0, 1);
+    expect(hundred.exploreDue(916)).toBe(false);
+    expect(hundred.exploreDue(917)).toBe(true);
+  });
+
+  it('the sample of an exploring read restarts the estimate: a host starved by slow first samples is back in an eighth of a period', () => {
+    // As seen in CI: a new pool's first samples of one replica took 45 ms (cold, loaded machine),
+    // the other replica's 6 ms; that replica then took every read for 3 s.
+    const m = new HostMetrics(opts);
+    for (let i = 0; i < 18; i++) m.observeLatency(i, 45);
+    expect(m.exploreDue(17 + 249)).toBe(false);
+    expect(m.exploreDue(17 + 250)).toBe(true);
+    m.explored(270);
+    m.observeLatency(272, 1.8);
+    expect(m.latencyMs()).toBe(1.8);
+    // A slow host stays slow: each exploring read (one per 250 ms) restarts it at its own latency.
+    m.observeLatency(273, 21);
+    expect(m.exploreDue(272 + 249)).toBe(false);
+    m.observeLatency(600, 21);
+    expect(m.latencyMs()).toBe(21);
+    expect(m.exploreDue(849)).toBe(false);
+    expect(m.exploreDue(850)).toBe(true);
   });
 
   it('resetLatency forgets the estimate', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createPicker, hostCost, median, P2CPicker, PowerOfDPicker } from '../../src/picker.js';
 import { Host } from '../../src/host.js';
 import { Cluster } from '../../src/pool.js';
+import { SETTLED_SAMPLES } from '../../src/metrics.js';
 
 /** A random source that replays the given numbers. */
 function scripted(...values: number[]): () => number {
@@ -110,15 +111,41 @@ describe('Cluster.choose with a fake clock', () => {
     expect(c.choose('write', 'replica').role).toBe('replica');
   });
 
-  it('a host with no sample is costed at the median of the sampled ones', () => {
+  const settle = (h: Host<null>, ms: number) => { for (let i = 0; i < SETTLED_SAMPLES; i++) h.metrics.observeLatency(0, ms); };
+
+  it('a host with no sample is costed at the median of the settled ones', () => {
     const { c, hosts } = cluster(scripted(0.33, 0.4));
-    hosts[1]!.metrics.observeLatency(0, 2); // r1: 2 ms
-    hosts[2]!.metrics.observeLatency(0, 4); // r2: 4 ms, r3 unsampled -> median 3 ms
+    settle(hosts[1]!, 2); // r1: 2 ms
+    settle(hosts[2]!, 4); // r2: 4 ms, r3 unsampled -> median 3 ms
     // candidates [r1, r2, r3]: 0.33 * 3 = 0.99: a = 0 (r1, cost 3 * 1.1), b = floor(0.99 * 2) = 1 -> 2 (r3, cost 4 * 1.1)
     expect(c.choose('read').name).toBe('r1');
     hosts[1]!.metrics.inflight = 4; // r1 now 3 * (1 + 5/10) = 4.5 > r3 4.4
     const again = new Cluster(hosts, { picker: 'p2c', fallbackToPrimary: true, random: scripted(0.33) }, () => 0, () => ({ total: 0, idle: 0, waiting: 0 }));
     expect(again.choose('read').name).toBe('r3');
+  });
+
+  it('a host with few samples is costed between its own and the settled hosts\' estimates, so slow first samples do not starve it', () => {
+    // r1 settled at 2 ms and carrying 12 queries on 10 connections; r2 new, its first 4 samples slow
+    // (10 ms: cold); r3 out. Taken as is, r2 would cost 11 * 1.1 = 12.1 against r1's 3 * 2.3 = 6.9.
+    const { c, hosts } = cluster(scripted(0, 0.99));
+    hosts[3]!.state = 'ejected';
+    c.invalidate();
+    settle(hosts[1]!, 2);
+    hosts[1]!.metrics.inflight = 12;
+    for (let i = 0; i < 4; i++) hosts[2]!.metrics.observeLatency(0, 10);
+    // Shrunk with the weight of 4 samples of r1's 2 ms: 6 ms -> 7 * 1.1 = 7.7, still dearer; with 8
+    // more samples of 3 ms (what it shows under load once warm) 4.5 -> 5.5 * 1.1 = 6.05: chosen (unshrunk, 5.33 would cost 6.97).
+    expect(c.choose('read').name).toBe('r1');
+    for (let i = 0; i < 8; i++) hosts[2]!.metrics.observeLatency(0, 3);
+    expect(c.choose('read').name).toBe('r2');
+    // A host slower by far still loses after a few samples.
+    const slow = cluster(scripted(0, 0.99));
+    slow.hosts[3]!.state = 'ejected';
+    slow.c.invalidate();
+    settle(slow.hosts[1]!, 2);
+    slow.hosts[1]!.metrics.inflight = 12;
+    for (let i = 0; i < 4; i++) slow.hosts[2]!.metrics.observeLatency(0, 21);
+    expect(slow.c.choose('read').name).toBe('r1');
   });
 
   it('falls back to the primary when no replica is up, or fails without fallback', () => {
