@@ -67,6 +67,8 @@ export class HostMetrics {
   /** When (clock ms) the host is due an exploring read, and not before when one was just sent. */
   private dueAt = Infinity;
   private exploreNotBefore = -Infinity;
+  /** max(dueAt, exploreNotBefore): when the host is next due an exploring read (Infinity: never sampled). */
+  exploreAt = Infinity;
   /**
    * True once SETTLED_SAMPLES samples were taken since the host joined or returned: from then on
    * the estimate is used as it is; before, it is shrunk toward the other hosts' (see `estimateOr`).
@@ -127,12 +129,13 @@ export class HostMetrics {
    * samples (a host new to the pool, one starved since its first samples, one explored before).
    */
   exploreDue(now: number): boolean {
-    return now >= this.dueAt && now >= this.exploreNotBefore;
+    return now >= this.exploreAt;
   }
 
   /** An exploring read was sent: the next one is due an eighth of a period later at the earliest. */
   explored(now: number): void {
     this.exploreNotBefore = now + this.options.latencyStaleMillis / 8;
+    this.exploreAt = Math.max(this.dueAt, this.exploreNotBefore);
   }
 
   /** Error EWMA in [0, 1]: the recent share of host-attributable failures. */
@@ -151,6 +154,7 @@ export class HostMetrics {
     this.recentSamples = 0;
     this.dueAt = Infinity;
     this.exploreNotBefore = -Infinity;
+    this.exploreAt = Infinity;
     this.settled = false;
   }
 
@@ -207,6 +211,7 @@ export class HostMetrics {
     const recent = (this.recentSamples = this.recentSamples * fade + 1);
     if (recent >= FEW_SAMPLES * E4) this.dueAt = now + stale; // fewer than FEW_SAMPLES only after 4 tau = stale
     else this.dueAt = Math.max(recent > FEW_SAMPLES ? now + tau * Math.log(recent / FEW_SAMPLES) : now, now + stale / 8);
+    this.exploreAt = Math.max(this.dueAt, this.exploreNotBefore);
   }
 
   observeOutcome(now: number, failed: 0 | 1): void {

@@ -65,7 +65,7 @@ export function createPicker(name: PickerName, random: Random): Picker {
 }
 
 /**
- * Two distinct random indices; the cheaper wins, ties broken at random. The steps are public so the
+ * Two distinct random indices; the cheaper wins, ties broken at random (see `better`). The steps are public so the
  * cluster's hot path can run them without a cost callback: `draw(n)` sets `a` and `b`, then
  * `better(costA, costB)` returns the winner's index.
  */
@@ -89,11 +89,14 @@ export class P2CPicker implements Picker {
     this.b = b;
   }
 
-  /** The index of the cheaper of the last draw, given their costs; a tie is broken at random. */
+  /**
+   * The index of the cheaper of the last draw, given their costs. A tie goes to `a`: the pair is an
+   * ordered uniform draw, so `a` is either of the two with probability 1/2, a random tie-break
+   * without another random number (a call on the tie path alone made every pick 13 ns dearer: the
+   * larger function no longer inlined into the cluster's pick).
+   */
   better(costA: number, costB: number): number {
-    if (costA < costB) return this.a;
-    if (costB < costA) return this.b;
-    return this.random() < 0.5 ? this.a : this.b;
+    return costB < costA ? this.b : this.a;
   }
 
   pick(candidates: readonly Candidate[], cost: (index: number) => number): number {

@@ -371,8 +371,8 @@ export class Cluster<D> {
     const now = this.now();
     const fallback = this.fallbackLatency(candidates, now);
     // Exploration only while other hosts are sampled: in a quiet app every host is "stale", and
-    // costs must still compare.
-    const explore = now - this.lastSampleAt < this.staleMillis;
+    // costs must still compare. Before any host is due (the common case), one comparison.
+    const explore = now >= this.exploreFrom && now - this.lastSampleAt < this.staleMillis;
     let chosen: Host<D>;
     const p2c = this.p2c;
     if (p2c !== undefined) {
@@ -386,8 +386,11 @@ export class Cluster<D> {
       this.pickExplore = explore;
       chosen = candidates[this.picker.pick(candidates, this.costOf)]!;
     }
-    // A host due for exploration costs 0 until this read, the one it gets per period, goes there.
-    if (explore && chosen.metrics.exploreDue(now)) chosen.metrics.explored(now);
+    if (explore) {
+      // A host due for exploration costs 0 until this read, the one it gets per period, goes there.
+      if (chosen.metrics.exploreDue(now)) chosen.metrics.explored(now);
+      this.exploreFrom = this.nextExploration();
+    }
     return chosen;
   }
 
@@ -399,6 +402,17 @@ export class Cluster<D> {
   private readonly staleMillis: number;
   /** When the last latency sample of any host was recorded. */
   private lastSampleAt = -Infinity;
+  /**
+   * No host is due an exploring read before this (clock ms): a lower bound of the hosts'
+   * `metrics.exploreAt`, lowered as samples arrive, made exact again after each exploring pick.
+   */
+  private exploreFrom = Infinity;
+
+  private nextExploration(): number {
+    let at = Infinity;
+    for (const h of this.members) if (h.metrics.exploreAt < at) at = h.metrics.exploreAt;
+    return at;
+  }
   private readonly costOf = (i: number): number => this.pickCandidates[i]!.cost(this.pickNow, this.pickFallback, this.pickExplore);
 
   /**
@@ -429,6 +443,7 @@ export class Cluster<D> {
     host.end(now, outcome, latencyMs, isQuery, idleShare);
     if (latencyMs !== undefined) {
       this.lastSampleAt = now;
+      if (host.metrics.exploreAt < this.exploreFrom) this.exploreFrom = host.metrics.exploreAt;
       // An estimate restarted (a host explored after a quiet period) is not settled again at once.
       if (!host.metrics.settled) this.allSettled = false;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPicker, hostCost, median, P2CPicker, PowerOfDPicker } from '../../src/picker.js';
+import { createPicker, hostCost, median, mulberry32, P2CPicker, PowerOfDPicker } from '../../src/picker.js';
 import { Host } from '../../src/host.js';
 import { Cluster } from '../../src/pool.js';
 import { SETTLED_SAMPLES } from '../../src/metrics.js';
@@ -48,10 +48,15 @@ describe('P2CPicker', () => {
     expect(p.pick(cands(0, 0, 0), (i) => costs[i]!)).toBe(2);
   });
 
-  it('breaks ties at random', () => {
-    const costs = [1, 1];
-    expect(new P2CPicker(scripted(0, 0.2)).pick(cands(0, 0), (i) => costs[i]!)).toBe(0);
-    expect(new P2CPicker(scripted(0, 0.7)).pick(cands(0, 0), (i) => costs[i]!)).toBe(1);
+  it('breaks ties at random: the first of the drawn pair, itself either with probability 1/2', () => {
+    const costs = [1, 1, 1];
+    expect(new P2CPicker(scripted(0.2)).pick(cands(0, 0), (i) => costs[i]!)).toBe(0);
+    expect(new P2CPicker(scripted(0.7)).pick(cands(0, 0), (i) => costs[i]!)).toBe(1);
+    // Over many ties among three equal hosts each wins a third.
+    const wins = [0, 0, 0];
+    const picker = new P2CPicker(mulberry32(7));
+    for (let i = 0; i < 30_000; i++) wins[picker.pick(cands(0, 0, 0), (k) => costs[k]!)]!++;
+    for (const w of wins) expect(Math.abs(w / 30_000 - 1 / 3)).toBeLessThan(0.01);
   });
 
   it('returns the only candidate without drawing', () => {
