@@ -224,7 +224,9 @@ export class Executor<P, C> {
     const race = slot.race;
     race.delay = delay;
     race.armed = true;
-    race.origin = { work, host, span };
+    race.originWork = work;
+    race.originHost = host;
+    race.originSpan = span;
     // The first try of every hedged read waits in the shared list, not on a timer of its own.
     race.due = this.cluster.now() + delay;
     this.dueHedges.insert(race as HedgeRace<unknown, C>);
@@ -238,9 +240,10 @@ export class Executor<P, C> {
    * left, and may then spend the reserve.
    */
   private tryHedge(race: HedgeRace<unknown, C>, tries: number, wait: number): void {
-    const origin = race.origin as { work: Work<C, unknown>; host: Host<P>; span: QueryTrace | undefined } | undefined;
+    const work = race.originWork as Work<C, unknown> | undefined;
+    const host = race.originHost as Host<P> | undefined;
     const policy = this.hedgePolicy;
-    if (origin === undefined || policy === undefined || race.settled || race.launched || this.cluster.ending) return;
+    if (work === undefined || host === undefined || policy === undefined || race.settled || race.launched || this.cluster.ending) return;
     const again = () => {
       if (tries >= HEDGE_TRIES) return;
       const next = Math.min(MAX_TIMER_MILLIS, Math.max(1, wait) * 1.5);
@@ -250,7 +253,7 @@ export class Executor<P, C> {
     // A hedge starts at once or not at all: only on a replica with an idle connection or room
     // for a new one. Waiting in a pool's queue defeats it, and a loser still waiting there when
     // the race is over cannot be cancelled (no statement runs yet), so it would hold the host.
-    const others = this.cluster.readCandidates(origin.host);
+    const others = this.cluster.readCandidates(host);
     if (others.length === 0) return;
     if (!others.some((h) => this.cluster.canStartAtOnce(h))) return again();
     if (!policy.take(tries === 0)) {
@@ -259,9 +262,9 @@ export class Executor<P, C> {
     }
     race.launched = true;
     this.cluster.hedges.sent++;
-    const hedge: Work<C, unknown> = { ...origin.work, role: 'replica', hedge: { race, index: 1 } };
+    const hedge: Work<C, unknown> = { ...work, role: 'replica', hedge: { race, index: 1 } };
     // The caller's callback is attempt 0's; the hedge reports through the same race.
-    this.dispatch(hedge, this.settleRace(race, 1), 1, origin.host, undefined, origin.span?.spanContext);
+    this.dispatch(hedge, this.settleRace(race, 1), 1, host, undefined, (race.originSpan as QueryTrace | undefined)?.spanContext);
   }
 
   /** Races waiting for their first hedge try, earliest first (see DueList). */

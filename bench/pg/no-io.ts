@@ -55,6 +55,7 @@ export const NO_IO_CONFIGS: Record<string, { label: string; make: () => { query(
   replica: { label: 'replica reads (one replica, read-only sessions)', make: () => new Pool({ primary: host('primary'), replicas: [host('r1')], max: 32 }) },
   two: { label: 'replica reads over two replicas (pick, latency signal)', make: () => new Pool({ primary: host('primary'), replicas: [host('r1'), host('r2')], max: 16 }) },
   hedge: { label: 'replica reads, hedging configured, not triggered', make: () => new Pool({ primary: host('primary'), replicas: [host('r1')], max: 32, hedge: { afterMillis: 1000 } }) },
+  hedgeP95: { label: "replica reads, hedging after 'p95' (the delay learnt from every read)", make: () => new Pool({ primary: host('primary'), replicas: [host('r1')], max: 32, hedge: { afterMillis: 'p95' } }) },
 };
 
 /** In the child: runs one configuration, prints its CPU nanoseconds per query (fastest of 8 rounds of 300 ms). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HedgePolicy, HedgeRace } from '../../src/hedge.js';
+import fc from 'fast-check';
+import { HedgePolicy, HedgeRace, select } from '../../src/hedge.js';
 
 describe('HedgePolicy', () => {
   it('a fixed delay, and a budget of maxExtraLoad hedges per read (one token to start, bursts of at most 40)', () => {
@@ -34,6 +35,20 @@ describe('HedgePolicy', () => {
     for (let i = 0; i < 200; i++) p.observe(100);
     expect(p.delayFor()).toBe(7);
     expect(Number.isNaN(p.percentile95)).toBe(true);
+  });
+});
+
+describe('select', () => {
+  it('returns the k-th smallest, as a sort would, with duplicates and any k', () => {
+    fc.assert(fc.property(
+      fc.array(fc.oneof(fc.double({ min: 0, max: 100, noNaN: true }), fc.constantFrom(1, 2, 3)), { minLength: 1, maxLength: 600 }),
+      fc.nat(),
+      (list, kSeed) => {
+        const k = kSeed % list.length;
+        const sorted = Float64Array.from(list).sort();
+        expect(select(Float64Array.from(list), list.length, k)).toBe(sorted[k]);
+      },
+    ));
   });
 });
 
