@@ -386,16 +386,7 @@ function checkSingleHost(config: pg.PoolConfig | undefined): void {
 
 /** Runs a statement like pg-pool does: a connection error may arrive as an 'error' event instead of the callback. */
 function runOn(client: pg.PoolClient, config: unknown, values: unknown, done: Callback<pg.QueryResult>): void {
-  let finished = false;
-  const onError = (err: Error) => finish(err);
-  const finish = (err: Error | undefined, res?: pg.QueryResult) => {
-    if (finished) return;
-    finished = true;
-    client.removeListener('error', onError);
-    done(err, res);
-  };
-  client.once('error', onError);
-  (client as unknown as LooseClient).query(config, values, finish);
+  (client as unknown as LooseClient).query(config, values, done);
 }
 
 function isSubmittable(value: unknown): value is pg.Submittable {
