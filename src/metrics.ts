@@ -108,7 +108,7 @@ export class HostMetrics {
   /**
    * The latency the cost uses: `prior` (what the other hosts show) before any sample; the estimate
    * once settled; in between, the estimate shrunk toward `prior` as if the prior were PRIOR_SAMPLES
-   * samples. A few samples of a host new to the pool (or explored after a quiet period) are often
+   * samples. A few samples of a host new to the pool (or back from an ejection) are often
    * slow for reasons that are not the host's: cold caches, connections just made, and on a loaded
    * machine the lone query of an idle host waits for its server process to be scheduled, which a
    * busy host's do not. Taken at face value they would keep the host out, and a host that gets no

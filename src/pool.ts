@@ -282,6 +282,7 @@ export class Cluster<D> {
     this.cachedUntil = until;
     this.allSettled = false;
     this.cachedAt = this.version;
+    this.exploreFrom = this.nextExploration();
   }
 
   /** True when several hosts claim the primary role and none can be told apart (no writes then). */
@@ -403,14 +404,15 @@ export class Cluster<D> {
   /** When the last latency sample of any host was recorded. */
   private lastSampleAt = -Infinity;
   /**
-   * No host is due an exploring read before this (clock ms): a lower bound of the hosts'
-   * `metrics.exploreAt`, lowered as samples arrive, made exact again after each exploring pick.
+   * No read candidate is due an exploring read before this (clock ms): a lower bound of their
+   * `metrics.exploreAt`, lowered as samples arrive, made exact again when the candidates change
+   * and after each exploring pick.
    */
   private exploreFrom = Infinity;
 
   private nextExploration(): number {
     let at = Infinity;
-    for (const h of this.members) if (h.metrics.exploreAt < at) at = h.metrics.exploreAt;
+    for (const h of this.cachedReplicas) if (h.metrics.exploreAt < at) at = h.metrics.exploreAt;
     return at;
   }
   private readonly costOf = (i: number): number => this.pickCandidates[i]!.cost(this.pickNow, this.pickFallback, this.pickExplore);
@@ -443,9 +445,8 @@ export class Cluster<D> {
     host.end(now, outcome, latencyMs, isQuery, idleShare);
     if (latencyMs !== undefined) {
       this.lastSampleAt = now;
-      if (host.metrics.exploreAt < this.exploreFrom) this.exploreFrom = host.metrics.exploreAt;
-      // An estimate restarted (a host explored after a quiet period) is not settled again at once.
-      if (!host.metrics.settled) this.allSettled = false;
+      // Only read candidates are explored (a primary's samples never make a read pick explore).
+      if (host.role === 'replica' && host.metrics.exploreAt < this.exploreFrom) this.exploreFrom = host.metrics.exploreAt;
     }
     if (outcome === 'client') return;
     if (outcome === 'host-error') {

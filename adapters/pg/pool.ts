@@ -384,7 +384,11 @@ function checkSingleHost(config: pg.PoolConfig | undefined): void {
   if (reason !== undefined) throw new ConfigError('connectionString', reason);
 }
 
-/** Runs a statement like pg-pool does: a connection error may arrive as an 'error' event instead of the callback. */
+/**
+ * Runs a statement. No 'error' listener per statement (pg-pool adds one): on a connection error pg
+ * fails the active query itself (`_errorAllQueries`, a tick after it emits 'error', 8.11 included),
+ * and the connection's lifetime listener (ConnectionStates) takes the event.
+ */
 function runOn(client: pg.PoolClient, config: unknown, values: unknown, done: Callback<pg.QueryResult>): void {
   (client as unknown as LooseClient).query(config, values, done);
 }

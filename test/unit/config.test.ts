@@ -32,6 +32,9 @@ describe('multi-host config validation', () => {
     [{ primary: { host: 'h', name: 'a' }, replicas: [{ host: 'h2', name: 'a' }] }, 'replicas[0].name'],
     [{ primary: 'postgres://a@h/db', connectRole: 'writer' }, 'connectRole'],
     [{ host: 'h', connectRole: 'anywhere' }, 'connectRole'],
+    // A starved host is explored every eighth of it: below 100 ms a slow host would get a read every few ms.
+    [{ primary: 'postgres://a@h/db', latencyStaleMillis: 99 }, 'latencyStaleMillis'],
+    [{ primary: 'postgres://a@h/db', latencyStaleMillis: 0.001 }, 'latencyStaleMillis'],
   ])('%j -> %s', (config, key) => {
     const err = configError(config);
     expect(err.code).toBe('P2C_CONFIG');
