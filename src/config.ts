@@ -396,16 +396,15 @@ function checkDriverValue<O extends object>(driver: DriverSpec<O>, path: string,
   if (reason !== undefined) throw new ConfigError(path, reason);
 }
 
+/** A finite number >= `min` (> 0 when `min` is 0), or `fallback` when unset. */
 function atLeast(config: Record<string, unknown>, key: string, fallback: number, min: number): number {
   const v = config[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ConfigError(key, `must be a finite number >= ${min}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v <= 0) throw new ConfigError(key, `must be a finite number ${min > 0 ? `>= ${min}` : '> 0'}`);
   return v;
 }
 
 function positive(config: Record<string, unknown>, key: string, fallback: number): number {
-  const v = config[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(key, 'must be a finite number > 0');
-  return v;
+  return atLeast(config, key, fallback, 0);
 }
 
 function unknownKey(path: string, known: readonly string[], key = path): ConfigError {

@@ -206,13 +206,10 @@ export function hostCost(latencyMs: number, inflight: number, capacity: number, 
 
 /** Median of a list of numbers (mean of the middle two for even lengths); undefined when empty. */
 export function median(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sortedMedian([...values]);
 }
 
-/** Median of `values`, sorted in place (insertion sort: a few hosts, no allocation); undefined when empty. */
+/** `median`, sorting `values` in place (insertion sort: a few hosts, no allocation); undefined when empty. */
 export function sortedMedian(values: number[]): number | undefined {
   const n = values.length;
   if (n === 0) return undefined;

@@ -101,7 +101,7 @@ export class Cluster<D> {
   private cachedAt = -1;
   private cachedReplicas: Host<D>[] = [];
   private cachedPrimary: Host<D> | undefined;
-  /** True while every cached candidate's latency estimate is settled (checked again once one is not). */
+  /** Once every cached candidate's estimate is settled it stays so until the next rebuild (only resetLatency unsettles one, and comes with one). */
   private allSettled = false;
 
   constructor(
