@@ -1,31 +1,39 @@
-// What the wrapper costs (issue 13): two pools measured side by side on the same server, in ABBA
-// order, for throughput, p50/p99 latency, client CPU and heap bytes allocated per query.
+// What the wrapper costs (issue 13): a pool (b) against the driver's own pool (a) on the same
+// server: throughput, p50/p99 latency, client CPU and heap bytes allocated per query.
+//
+// Method, and why. This VM's speed for a loopback query loop moves by 10-30% from one second to
+// the next (the client, 32 server backends and the rest share 2 cores), so a few long runs taken one
+// after the other resolve nothing near 1-2%: two identical pg.Pools measured 0.95-1.01 of each other
+// that way (single pairs 0.67-1.42), and two processes running at the same time were no better (the
+// scheduler's split between them moves as much). What works: many short slices (100 ms) in ABBA
+// order (a b b a a b b a ...), so a burst of the machine hits both sides alike, figures summed over
+// all slices of a side, and a 95% interval from resampling the pairs (bootstrap), so each row says
+// what it can resolve. Each row runs in a process of its own (fresh JIT state: one row's pools do not
+// make the next row's call sites polymorphic). A calibration row adds a known CPU cost to the
+// driver's pool, as a check that the method sees a difference of that size.
 
-import { performance } from 'node:perf_hooks';
-import v8 from 'node:v8';
-import { percentile, table } from './lib.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { table } from './lib.js';
+import type { Driver, Urls } from './overhead-rows.js';
 
-/** The slice of a pool a run needs: one statement, and an end. */
-export interface Runner {
-  query(): Promise<unknown>;
-  end(): Promise<void>;
-}
-
-/** One run's figures. */
+/** One side's figures over all its slices. */
 export interface RunFigures {
   readonly qps: number;
+  /** Latency percentiles (ms) over all the side's queries. */
   readonly p50: number;
   readonly p99: number;
   /** Client CPU (user + system) per query, microseconds. */
   readonly cpuUs: number;
-  /** Heap bytes allocated per query (all of this process: the benchmark loop, the driver, the pool). */
+  /** Heap bytes allocated per query (all of the process: the benchmark loop, the driver, the pool). */
   readonly heapBytes: number;
 }
 
-/** A comparison of b against a: the median of the per-pair ratios b/a, and their spread. */
-export interface Ratio { readonly median: number; readonly min: number; readonly max: number }
+/** b's figure over a's, with a 95% interval from resampling the slice pairs. */
+export interface Ratio { readonly value: number; readonly lo: number; readonly hi: number }
 
 export interface Comparison {
+  readonly key: string;
   readonly label: string;
   readonly a: RunFigures;
   readonly b: RunFigures;
@@ -34,100 +42,60 @@ export interface Comparison {
   readonly p99: Ratio;
   readonly cpu: Ratio;
   readonly pairs: number;
-  readonly seconds: number;
+  readonly sliceMillis: number;
 }
 
-/**
- * Heap bytes allocated while `fn` runs: growth of the used heap plus what every garbage collection
- * in between freed (V8's GCProfiler reports the used size before and after each one).
- */
-async function allocatedDuring<T>(fn: () => Promise<T>): Promise<{ value: T; bytes: number }> {
-  const profiler = new v8.GCProfiler();
-  const before = v8.getHeapStatistics().used_heap_size;
-  profiler.start();
-  const value = await fn();
-  const after = v8.getHeapStatistics().used_heap_size;
-  const stats = profiler.stop() as unknown as { statistics: { beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }[] };
-  let freed = 0;
-  for (const gc of stats.statistics) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
-  return { value, bytes: after - before + freed };
-}
-
-/** `workers` closed-loop workers running `runner.query` for `ms`. */
-async function oneRun(runner: Runner, workers: number, ms: number): Promise<RunFigures> {
-  const cpu0 = process.cpuUsage();
-  const { value: latencies, bytes } = await allocatedDuring(async () => {
-    const out: number[] = [];
-    const deadline = performance.now() + ms;
-    await Promise.all(Array.from({ length: workers }, async () => {
-      while (performance.now() < deadline) {
-        const s = performance.now();
-        await runner.query();
-        out.push(performance.now() - s);
-      }
-    }));
-    return out;
-  });
-  const cpu = process.cpuUsage(cpu0);
-  const n = latencies.length;
-  // A typed array sorts numerically without a comparator call per pair, and leaves no garbage behind.
-  const sorted = Float64Array.from(latencies).sort();
-  return { qps: n / (ms / 1000), p50: percentile(sorted as unknown as readonly number[], 50), p99: percentile(sorted as unknown as readonly number[], 99), cpuUs: (cpu.user + cpu.system) / n, heapBytes: bytes / n };
-}
-
-const ratio = (xs: number[]): Ratio => {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return { median: mid, min: s[0]!, max: s[s.length - 1]! };
-};
-const meanOf = (runs: RunFigures[], k: keyof RunFigures) => runs.reduce((s, r) => s + r[k], 0) / runs.length;
-
-/** Options of a comparison: concurrency, pairs of runs (a b, then b a), seconds per run. */
-export interface CompareOptions { readonly workers: number; readonly pairs: number; readonly seconds: number }
+/** Options of a comparison: closed-loop workers (and connections) per side, slice pairs, slice length. */
+export interface CompareOptions { readonly workers: number; readonly pairs: number; readonly sliceMillis: number }
 
 export function compareOptions(): CompareOptions {
   const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback) || fallback;
-  // Many short pairs rather than a few long ones: this machine's noise comes in bursts of a second
-  // or two, which the median of many pair ratios rides out.
-  return { workers: 32, pairs: num('P2C_OVERHEAD_PAIRS', 16), seconds: num('P2C_OVERHEAD_SECONDS', 1.5) };
+  return { workers: 32, pairs: num('P2C_OVERHEAD_PAIRS', 150), sliceMillis: num('P2C_OVERHEAD_SLICE_MS', 100) };
 }
 
 /**
- * a and b side by side: both warmed up, then `pairs` pairs in ABBA order (a b, b a, ...) so drift of
- * a noisy machine hits both alike; each figure of b over a's in the same pair, the median of those.
+ * Row `key` of `driver` in a child process (bench/overhead-child.ts), which builds both sides, runs
+ * the slices and sends back the comparison. Bounded: the child is killed if it takes three times
+ * the slices' time plus a minute.
  */
-export async function compare(label: string, make: { a: () => Runner; b: () => Runner }, o: CompareOptions): Promise<Comparison> {
-  const runners = { a: make.a(), b: make.b() };
-  try {
-    const ms = o.seconds * 1000;
-    await oneRun(runners.a, o.workers, Math.min(ms, 1500));
-    await oneRun(runners.b, o.workers, Math.min(ms, 1500));
-    const runs = { a: [] as RunFigures[], b: [] as RunFigures[] };
-    for (let i = 0; i < o.pairs; i++) {
-      for (const w of i % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) runs[w].push(await oneRun(runners[w], o.workers, ms));
-    }
-    const per = (k: keyof RunFigures) => ratio(runs.a.map((a, i) => runs.b[i]![k] / a[k]));
-    const mean = (w: 'a' | 'b'): RunFigures => ({ qps: meanOf(runs[w], 'qps'), p50: meanOf(runs[w], 'p50'), p99: meanOf(runs[w], 'p99'), cpuUs: meanOf(runs[w], 'cpuUs'), heapBytes: meanOf(runs[w], 'heapBytes') });
-    const c: Comparison = { label, a: mean('a'), b: mean('b'), qps: per('qps'), p50: per('p50'), p99: per('p99'), cpu: per('cpuUs'), pairs: o.pairs, seconds: o.seconds };
-    console.log(`  ${label}: q/s ${c.qps.median.toFixed(3)} p50 ${c.p50.median.toFixed(3)} p99 ${c.p99.median.toFixed(3)} cpu ${c.cpu.median.toFixed(3)} heap ${c.a.heapBytes.toFixed(0)} -> ${c.b.heapBytes.toFixed(0)} B/query`);
-    return c;
-  } finally {
-    await runners.a.end();
-    await runners.b.end();
-  }
+export function compare(driver: Driver, key: string, urls: Urls, o: CompareOptions): Promise<Comparison> {
+  const script = fileURLToPath(new URL('./overhead-child.js', import.meta.url));
+  const child = fork(script, [driver, key, JSON.stringify(urls), JSON.stringify(o)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const boundMs = 3 * 2 * o.pairs * o.sliceMillis + 60_000;
+  return new Promise<Comparison>((resolve, reject) => {
+    let result: Comparison | undefined;
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`overhead row ${driver}/${key}: no result within ${boundMs} ms`)); }, boundMs);
+    child.on('message', (m: Comparison) => { result = m; });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (result && code === 0) {
+        console.log(`  ${result.label}: q/s ${fmtRatio(result.qps)} p50 ${fmtRatio(result.p50)} p99 ${fmtRatio(result.p99)} cpu ${fmtRatio(result.cpu)}`);
+        resolve(result);
+      } else reject(new Error(`overhead row ${driver}/${key}: the child exited (${code ?? signal}) without a result`));
+    });
+  });
 }
 
-const fmtRatio = (r: Ratio, digits = 3) => `**${r.median.toFixed(digits)}** (${r.min.toFixed(digits)}-${r.max.toFixed(digits)})`;
-const meets = (r: Ratio, target: number, atLeast: boolean) => (atLeast ? r.median >= target : r.median <= target) ? 'yes' : 'no';
+const fmtRatio = (r: Ratio, digits = 3) => `**${r.value.toFixed(digits)}** (${r.lo.toFixed(digits)}-${r.hi.toFixed(digits)})`;
+const meets = (r: Ratio, target: number, atLeast: boolean) => (atLeast ? r.value >= target : r.value <= target) ? 'yes' : 'no';
 
 /**
- * The table of comparisons: each row b against a, as the median of pair ratios with its spread,
- * and whether each target (throughput >= 0.99x, p50/p99 <= 1.02x, CPU <= 1.02x) is met.
+ * The table of comparisons: each row b against a with its 95% interval, and whether each target
+ * (throughput >= 0.99x, p50/p99 <= 1.02x, CPU <= 1.02x) is met by the measured value.
  */
 export function overheadTable(rows: readonly Comparison[], baseline: string): string {
   return table(
     ['pool (b) vs ' + baseline + ' (a)', 'q/s a', 'q/s b', 'throughput b/a', 'p50 b/a', 'p99 b/a', 'CPU/query b/a', 'heap B/query a', 'heap B/query b', 'targets met'],
     rows.map((r) => [r.label, Math.round(r.a.qps), Math.round(r.b.qps), fmtRatio(r.qps), fmtRatio(r.p50), fmtRatio(r.p99), fmtRatio(r.cpu), Math.round(r.a.heapBytes), Math.round(r.b.heapBytes),
-      [meets(r.qps, 0.99, true), meets(r.p50, 1.02, false), meets(r.p99, 1.02, false), meets(r.cpu, 1.02, false)].join(' / ')]),
+      r.key === 'noise' || r.key === 'calibration' ? '-' : [meets(r.qps, 0.99, true), meets(r.p50, 1.02, false), meets(r.p99, 1.02, false), meets(r.cpu, 1.02, false)].join(' / ')]),
   );
+}
+
+/** The heading and method of an overhead table. */
+export function overheadMarkdown(title: string, baseline: string, o: CompareOptions): string {
+  return `### ${title}: ${o.workers} concurrent \`SELECT 1\`, ${o.pairs} ABBA pairs of ${o.sliceMillis} ms slices per row\n\n`
+    + `Each row: the pool (b) against a plain ${baseline} (a) with ${o.workers} connections on the same server, in a process of its own; the two take turns in ${o.sliceMillis} ms slices in ABBA order. `
+    + 'Each figure is b\'s over a\'s, summed over all slices of each (latency percentiles over all queries), with a 95% interval from resampling the slice pairs (bootstrap). '
+    + 'The noise floor row is two identical driver pools; the calibration row adds a known CPU cost to the driver\'s pool, to show what size of difference the method resolves. '
+    + 'Targets: throughput >= 0.99, p50, p99 and CPU per query <= 1.02 ("targets met" judges the measured value; the interval says how sure that is). Heap bytes are allocated bytes per query of the whole client process (benchmark loop and driver included).\n\n';
 }

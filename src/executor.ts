@@ -466,7 +466,7 @@ export class Executor<P, C> {
   /** Starts the telemetry span of one attempt, when telemetry is on. */
   private trace(work: Work<C, unknown>, host: Host<P>, retryOf: SpanContext | undefined): QueryTrace | undefined {
     const t = this.options.telemetry;
-    if (t === undefined) return undefined;
+    if (t === undefined || !t.active()) return undefined;
     const now = this.cluster.now();
     const candidates = host.role === 'replica' ? this.cluster.readCandidates().length : 1;
     return t.startQuery(host as Host<unknown>, work.text, candidates, host.cost(now, host.metrics.latencyMs(now) ?? 1), retryOf, work.hedge?.index === 1);

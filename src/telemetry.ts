@@ -1,7 +1,7 @@
 // OpenTelemetry through @opentelemetry/api only: a span per statement, lease and retry, and the
 // database client metrics. Nothing here is created unless the `telemetry` option is set.
 
-import type { Attributes, Link, Meter, MeterProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+import type { Attributes, Link, Meter, MeterProvider, ProxyTracerProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
 import optional from './optional.cjs';
 import { ConfigError } from './errors.js';
 import type { Endpoint, TelemetryOptions } from './config.js';
@@ -18,6 +18,8 @@ export interface QueryTrace {
 
 const STATES: readonly HostState[] = ['up', 'ejected', 'probing', 'down', 'closed'];
 const POOL_NAME = 'p2c-pool';
+/** The span context of a statement measured without a span (no tracer SDK): the API's invalid context. */
+const NO_SPAN_CONTEXT: SpanContext = Object.freeze({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
 
 export class Telemetry {
   private readonly tracer: Tracer;
@@ -28,13 +30,26 @@ export class Telemetry {
   private readonly hedges;
 
   private readonly api: typeof import('@opentelemetry/api');
+  /**
+   * The API's global tracer provider while no SDK stands behind it (then every span would be a
+   * no-op): statements start no span until an SDK registers, which is checked on every statement.
+   * Undefined once one has, or when the app gave a provider.
+   */
+  private withoutSdk: ProxyTracerProvider | undefined;
+  /** False when the meter is the API's no-op meter (no MeterProvider was registered before the pool). */
+  private readonly metering: boolean;
 
   constructor(private readonly options: TelemetryOptions, private readonly endpoint: (host: Host<unknown>) => Endpoint, private readonly picker: PickerName, private readonly dialect: SqlDialect = 'postgres') {
     const api = optional.openTelemetryApi();
     if (!api) throw new ConfigError('telemetry', 'needs the package @opentelemetry/api (npm install @opentelemetry/api)');
     this.api = api;
-    this.tracer = ((options.tracerProvider as TracerProvider | undefined) ?? api.trace.getTracerProvider()).getTracer(POOL_NAME);
+    const tracerProvider = (options.tracerProvider as TracerProvider | undefined) ?? api.trace.getTracerProvider();
+    this.tracer = tracerProvider.getTracer(POOL_NAME);
+    this.withoutSdk = tracerProvider instanceof api.ProxyTracerProvider ? tracerProvider : undefined;
     this.meter = ((options.meterProvider as MeterProvider | undefined) ?? api.metrics.getMeterProvider()).getMeter(POOL_NAME);
+    // The metrics API has no proxy: a meter taken before any MeterProvider was registered stays
+    // the no-op meter for the life of the pool.
+    this.metering = typeof api.createNoopMeter !== 'function' || Object.getPrototypeOf(this.meter) !== Object.getPrototypeOf(api.createNoopMeter());
     this.duration = this.meter.createHistogram('db.client.operation.duration', {
       unit: 's', description: 'Duration of database client operations.',
       advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
@@ -65,12 +80,30 @@ export class Telemetry {
     }, [connections, pending, latency, errorRate, state]);
   }
 
+  /** Whether spans are recorded: false while the global tracer provider has no SDK behind it. */
+  private tracing(): boolean {
+    const proxy = this.withoutSdk;
+    if (proxy === undefined) return true;
+    if (proxy.getDelegateTracer(POOL_NAME) === undefined) return false;
+    this.withoutSdk = undefined;
+    return true;
+  }
+
+  /**
+   * Whether a statement's span or measurement would reach anyone. When not (telemetry on, no SDK),
+   * the executor runs statements as with telemetry off.
+   */
+  active(): boolean {
+    return this.metering || this.tracing();
+  }
+
   /**
    * Starts the span of one attempt; `retryOf` links a retry to the attempt that failed, or a
    * hedge (`hedge` true) to the attempt it races.
    */
   startQuery(host: Host<unknown>, text: string | undefined, candidates: number, cost: number, retryOf?: SpanContext, hedge = false): QueryTrace {
     const operation = text === undefined ? undefined : operationName(text, this.dialect);
+    if (!this.tracing()) return this.measureOnly(host, operation, retryOf !== undefined, hedge);
     const e = this.endpointOf(host);
     // One literal of a fixed shape per statement (no spreads): this runs for every query.
     const attributes: Attributes = {
@@ -99,23 +132,37 @@ export class Telemetry {
     return {
       spanContext: span.spanContext(),
       end: (err) => {
-        let metricAttributes = this.durationAttributes(host, operation);
-        if (err) {
-          metricAttributes = { ...metricAttributes, 'error.type': errorType(err) };
-          recordError(span, err);
-        }
-        try {
-          this.duration.record((performance.now() - start) / 1000, metricAttributes);
-        } catch {
-          // A meter that fails (or writes into frozen attributes) loses its record, never the query.
-        }
+        if (err) recordError(span, err);
+        this.recordDuration(host, operation, start, err);
         span.end();
       },
     };
   }
 
-  /** A span covering a leased connection, from lease to release. */
-  startLease(host: Host<unknown>): (err?: Error) => void {
+  /** Without a span (no tracer SDK): the duration and the retry and hedge counters only. */
+  private measureOnly(host: Host<unknown>, operation: string | undefined, retry: boolean, hedge: boolean): QueryTrace {
+    if (hedge) this.hedges.add(1, this.serverAttributes(host));
+    else if (retry) this.retries.add(1, this.serverAttributes(host));
+    const start = performance.now();
+    return {
+      spanContext: NO_SPAN_CONTEXT,
+      end: (err) => this.recordDuration(host, operation, start, err),
+    };
+  }
+
+  private recordDuration(host: Host<unknown>, operation: string | undefined, start: number, err: Error | undefined): void {
+    let metricAttributes = this.durationAttributes(host, operation);
+    if (err) metricAttributes = { ...metricAttributes, 'error.type': errorType(err) };
+    try {
+      this.duration.record((performance.now() - start) / 1000, metricAttributes);
+    } catch {
+      // A meter that fails (or writes into frozen attributes) loses its record, never the query.
+    }
+  }
+
+  /** A span covering a leased connection, from lease to release; none while no tracer SDK is registered. */
+  startLease(host: Host<unknown>): ((err?: Error) => void) | undefined {
+    if (!this.tracing()) return undefined;
     const span = this.tracer.startSpan('connection lease', {
       kind: this.api.SpanKind.CLIENT,
       attributes: { ...this.serverAttributes(host), 'p2c.role': host.role, 'p2c.host': host.name, 'p2c.picker': this.picker },

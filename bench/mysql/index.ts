@@ -1,13 +1,13 @@
 // Real-cluster benchmarks on the harness's MariaDB primary + 2 replicas: overhead vs a plain
 // mysql2 pool, and the shares of a replica slowed by 20 ms per picker.
 
-import mysql from 'mysql2/promise';
 import { createPool } from '../../adapters/mysql/index.js';
 import type { PickerName } from '../../src/picker.js';
 import { startMyCluster, type MyCluster } from '../../test/support/mysql-cluster.js';
 import { FaultProxy } from '../../test/support/fault-proxy.js';
 import { table, writeResult } from '../lib.js';
-import { compare, compareOptions, overheadTable, type Comparison, type Runner } from '../overhead.js';
+import { compare, compareOptions, overheadMarkdown, overheadTable, type Comparison } from '../overhead.js';
+import { OVERHEAD_ROWS } from '../overhead-rows.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, shareOf, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
 
@@ -44,36 +44,19 @@ async function readOnlySessions(cluster: MyCluster): Promise<void> {
 }
 
 /**
- * What the wrapper costs (issue 13): 32 concurrent `SELECT 1` through the promise API, each row
- * p2c-pool/mysql in one form or with one feature on (b) against a plain mysql2 pool on the same
- * server (a), ABBA; the first row is the noise floor, two identical mysql2 pools.
+ * What the wrapper costs (issue 13): each row p2c-pool/mysql in one form or with one feature on (b)
+ * against a plain mysql2 pool on the same server (a), both running at the same time in processes of
+ * their own; the first rows are the noise floor and a calibration, as for pg.
  */
 async function overhead(cluster: MyCluster): Promise<void> {
   const o = compareOptions();
-  const P = cluster.primary.url;
-  const R = cluster.replicas[0]!.url;
-  const plain = (uri: string) => () => runner(mysql.createPool({ uri, connectionLimit: 32 }));
-  const ours = (config: Parameters<typeof createPool>[0]) => () => runner(createPool(config).promise());
-  const rows: Comparison[] = [];
+  const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
-  const row = async (key: string, label: string, b: () => Runner, a = plain(P)) => {
-    if (only.length === 0 || only.includes(key)) rows.push(await compare(label, { a, b }, o));
-  };
-  await row('noise', 'noise floor: a second mysql2 pool', plain(P));
-  await row('single', 'single-host form (`uri`)', ours({ uri: P, connectionLimit: 32 }));
-  await row('multi', 'multi-host form, primary only', ours({ primary: P, connectionLimit: 32 }));
-  await row('telemetry', 'multi-host, `telemetry: true`, no SDK (no-op API)', ours({ primary: P, connectionLimit: 32, telemetry: true }));
-  await row('hedge', 'replica reads, hedging configured (1 s), not triggered', ours({ primary: P, replicas: [R], connectionLimit: 32, hedge: { afterMillis: 1000 } }), plain(R));
-  await row('readonly', 'replica reads, read-only sessions (default)', ours({ primary: P, replicas: [R], connectionLimit: 32 }), plain(R));
-  await row('picker', 'replica reads over two hosts (same server, 16 each): p2c cost + latency signal', ours({ primary: P, replicas: [{ uri: R, name: 'r1' }, { uri: R, name: 'r2' }], connectionLimit: 16 }), plain(R));
-  const md = `### MySQL overhead: 32 concurrent \`SELECT 1\` (promise API), ${o.pairs} ABBA pairs of ${o.seconds} s per row\n\n`
-    + 'Each row: p2c-pool/mysql (b) against a plain mysql2 pool (connectionLimit 32) on the same MariaDB server (a); medians of the per-pair ratios b/a with their spread. '
-    + 'Targets: throughput >= 0.99, p50, p99 and CPU per query <= 1.02. Heap bytes are allocated bytes per query of the whole client process.\n\n'
-    + overheadTable(rows, 'mysql2 pool');
-  writeResult('mysql-overhead', { rows }, md);
+  const rows: Comparison[] = [];
+  for (const r of OVERHEAD_ROWS.mysql()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('mysql', r.key, urls, o));
+  writeResult('mysql-overhead', { rows }, overheadMarkdown('MySQL overhead', 'mysql2 pool', o) + overheadTable(rows, 'mysql2 pool'));
 }
 
-const runner = (p: { query(sql: string): Promise<unknown>; end(): Promise<void> }): Runner => ({ query: () => p.query('SELECT 1'), end: () => p.end() });
 
 async function slowReplica(cluster: MyCluster): Promise<void> {
   const rows: { picker: string; share: number; p50: number; p99: number }[] = [];

@@ -2,9 +2,9 @@
 // (a) overhead vs plain pg.Pool and the cost of one pick, (b) a slowed replica, (c) a replica
 // failing 20% of connections, (d) weights 4:1. Figures are ratios measured side by side in one run.
 
-import pg from 'pg';
-import { Pool, type PoolOptions } from '../../adapters/pg/index.js';
-import { compare, compareOptions, overheadTable, type Comparison, type Runner } from '../overhead.js';
+import { Pool } from '../../adapters/pg/index.js';
+import { compare, compareOptions, overheadMarkdown, overheadTable, type Comparison } from '../overhead.js';
+import { OVERHEAD_ROWS } from '../overhead-rows.js';
 import { Cluster } from '../../src/pool.js';
 import { Host } from '../../src/host.js';
 import { SETTLED_SAMPLES } from '../../src/metrics.js';
@@ -111,41 +111,19 @@ function classifyCost(): void {
 }
 
 /**
- * (a) What the wrapper costs (issue 13): 32 concurrent `SELECT 1`, each row p2c-pool in one form or
- * with one feature on (b) against a plain pg.Pool on the same server (a), ABBA; the first row is
- * the noise floor, two identical pg.Pools.
+ * (a) What the wrapper costs (issue 13): each row p2c-pool in one form or with one feature on (b)
+ * against a plain pg.Pool on the same server (a), both running at the same time in processes of
+ * their own; the first rows are the noise floor (two identical pg.Pools) and a calibration (a known
+ * cost added to pg.Pool).
  */
 async function overhead(cluster: PgCluster): Promise<void> {
   const o = compareOptions();
-  const P = cluster.primary.url;
-  const R = cluster.replicas[0]!.url;
-  const plain = (url: string) => () => runner(new pg.Pool({ connectionString: url, max: 32 }));
-  const ours = (config: PoolOptions) => () => runner(new Pool(config));
-  const replicaAsTwo = pgHostConfig(R);
-  const rows: Comparison[] = [];
+  const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
-  const row = async (key: string, label: string, b: () => Runner, a = plain(P)) => {
-    if (only.length === 0 || only.includes(key)) rows.push(await compare(label, { a, b }, o));
-  };
-  await row('noise', 'noise floor: a second pg.Pool', plain(P));
-  await row('single', 'single-host form (`connectionString`)', ours({ connectionString: P, max: 32 }));
-  await row('multi', 'multi-host form, primary only', ours({ primary: P, max: 32 }));
-  await row('telemetry', 'multi-host, `telemetry: true`, no SDK (no-op API)', ours({ primary: P, max: 32, telemetry: true }));
-  await row('hedge', 'replica reads, hedging configured (1 s), not triggered', ours({ primary: P, replicas: [R], max: 32, hedge: { afterMillis: 1000 } }), plain(R));
-  await row('readonly', 'replica reads, read-only sessions (default)', ours({ primary: P, replicas: [R], max: 32 }), plain(R));
-  await row('picker', 'replica reads over two hosts (same server, 16 each): p2c cost + latency signal', ours({ primary: P, replicas: [{ ...replicaAsTwo, name: 'r1' }, { ...replicaAsTwo, name: 'r2' }], max: 16 }), plain(R));
-  const md = `### Overhead: 32 concurrent \`SELECT 1\`, ${o.pairs} ABBA pairs of ${o.seconds} s per row\n\n`
-    + 'Each row: p2c-pool (b) against a plain `pg.Pool` (max 32) on the same server (a); figures are medians of the per-pair ratios b/a with their spread. '
-    + 'Targets: throughput >= 0.99, p50, p99 and CPU per query <= 1.02. Heap bytes are allocated bytes per query of the whole client process (benchmark loop and driver included).\n\n'
-    + overheadTable(rows, 'pg.Pool');
-  writeResult('pg-overhead', { rows }, md);
+  const rows: Comparison[] = [];
+  for (const r of OVERHEAD_ROWS.pg()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('pg', r.key, urls, o));
+  writeResult('pg-overhead', { rows }, overheadMarkdown('Overhead', 'pg.Pool', o) + overheadTable(rows, 'pg.Pool'));
 }
-
-const runner = (p: { query(sql: string): Promise<unknown>; end(): Promise<void> }): Runner => ({ query: () => p.query('SELECT 1'), end: () => p.end() });
-const pgHostConfig = (url: string) => {
-  const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), database: u.pathname.slice(1) };
-};
 
 /**
  * Cost of read-only replica sessions (issue 9): replica reads with `readOnlyReplicas` off (a) and on

@@ -195,6 +195,40 @@ describe('OpenTelemetry', () => {
     expect(writesRefused).toBeGreaterThanOrEqual(6);
   });
 
+  it('telemetry: true before any SDK: statements start no span (no-op API), then spans start as soon as an SDK registers', async () => {
+    const t = sdk();
+    const c = cluster();
+    const pool = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), healthCheckIntervalMillis: 0, telemetry: true });
+    cleanups.push(() => pool.end());
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await expect(pool.query('SELECT * FROM no_such_table_x')).rejects.toMatchObject({ code: '42P01' });
+    const early = await pool.connect();
+    early.release();
+    trace.setGlobalTracerProvider(t.tracerProvider);
+    cleanups.push(async () => trace.disable());
+    await pool.query('SELECT 1');
+    await expect(pool.query('SELECT * FROM no_such_table_x')).rejects.toMatchObject({ code: '42P01' });
+    const client = await pool.connect();
+    client.release();
+    const spans = t.spans.getFinishedSpans();
+    expect(spans.map((s) => s.name).sort()).toEqual(['SELECT', 'SELECT', 'connection lease']);
+    expect(spans.find((s) => s.status.code === 2)!.attributes['error.type']).toBe('42P01');
+  });
+
+  it('a meter without a tracer SDK: durations (with error.type) are recorded, no span is started', async () => {
+    const t = sdk();
+    const c = cluster();
+    const pool = new Pool({ primary: c.primary.url, replicas: c.replicas.map((r) => r.url), healthCheckIntervalMillis: 0, telemetry: { meterProvider: t.meterProvider } });
+    cleanups.push(() => pool.end());
+    await pool.query('SELECT 1');
+    await expect(pool.query('SELECT * FROM no_such_table_x')).rejects.toMatchObject({ code: '42P01' });
+    const duration = (await t.metrics()).find((m) => m.descriptor.name === 'db.client.operation.duration')!;
+    const points = duration.dataPoints.map((p) => ({ ...p.attributes, count: (p.value as { count: number }).count }));
+    expect(points).toContainEqual(expect.objectContaining({ 'db.operation.name': 'SELECT', count: 1 }));
+    expect(points).toContainEqual(expect.objectContaining({ 'db.operation.name': 'SELECT', 'error.type': '42P01', count: 1 }));
+    expect(t.spans.getFinishedSpans()).toEqual([]);
+  });
+
   it('is off by default: nothing reaches a registered global provider', async () => {
     const t = sdk();
     trace.setGlobalTracerProvider(t.tracerProvider);
