@@ -113,6 +113,9 @@ export function select(values: Float64Array, n: number, k: number): number {
   return values[k]!;
 }
 
+/** What `finish` returns for a success: one constant, as nearly every race ends so. */
+const DELIVER_SUCCESS: { readonly deliver: true; readonly err: undefined } = Object.freeze({ deliver: true, err: undefined });
+
 /** One attempt of a raced read while its statement runs: where, and the cancel sent for it. */
 export interface Running<H, C> {
   readonly host: H;
@@ -163,7 +166,7 @@ export class HedgeRace<H, C> {
    * Settles attempt `i`: returns what the caller gets now (`deliver`), or undefined to wait for the
    * other attempt. `final`: an error not worth waiting for (or the wait ran out).
    */
-  finish(i: 0 | 1, err: Error | undefined, final = false): { deliver: true; err: Error | undefined } | undefined {
+  finish(i: 0 | 1, err: Error | undefined, final = false): { readonly deliver: true; readonly err: Error | undefined } | undefined {
     if (i === 0) this.finished0 = true;
     else this.finished1 = true;
     if (this.settled) return undefined;
@@ -175,7 +178,7 @@ export class HedgeRace<H, C> {
       return { deliver: true, err: this.firstError };
     }
     this.settled = true;
-    return { deliver: true, err: undefined };
+    return DELIVER_SUCCESS;
   }
 }
 

@@ -53,7 +53,7 @@ async function overhead(cluster: MyCluster): Promise<void> {
   const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
   const rows: Comparison[] = [];
-  for (const r of OVERHEAD_ROWS.mysql()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('mysql', r.key, urls, o));
+  for (const r of OVERHEAD_ROWS.mysql()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('mysql', r.key, r.label, urls, o));
   writeResult('mysql-overhead', { rows }, overheadMarkdown('MySQL overhead', 'mysql2 pool', o) + overheadTable(rows, 'mysql2 pool'));
 }
 

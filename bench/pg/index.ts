@@ -28,7 +28,7 @@ export async function runPgBench(): Promise<void> {
   const want = (name: string) => only.length === 0 || only.includes(name);
   if (want('pick')) pickCost();
   if (want('classify')) classifyCost();
-  if (want('noio')) noIo();
+  if (want('noio')) await noIo();
   const cluster = await startPgCluster({ replicas: 2 });
   try {
     if (want('overhead')) await overhead(cluster);
@@ -121,7 +121,7 @@ async function overhead(cluster: PgCluster): Promise<void> {
   const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
   const rows: Comparison[] = [];
-  for (const r of OVERHEAD_ROWS.pg()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('pg', r.key, urls, o));
+  for (const r of OVERHEAD_ROWS.pg()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('pg', r.key, r.label, urls, o));
   writeResult('pg-overhead', { rows }, overheadMarkdown('Overhead', 'pg.Pool', o) + overheadTable(rows, 'pg.Pool'));
 }
 

@@ -1,15 +1,15 @@
 // The pool's own CPU per query, without I/O: pg.Pool and p2c-pool over a stub pg Client that
 // answers every statement on the next turn of the event loop (setImmediate), so what differs is
 // only the pools' code. Each configuration runs in a process of its own (a real app has one kind
-// of pool: several kinds in one process would make the JIT's call sites polymorphic), 3 times in
-// alternating order; the fastest run counts (noise only adds).
+// of pool: several kinds in one process would make the JIT's call sites polymorphic), taking turns
+// with a pg.Pool's process in short slices (bench/slices.ts).
 
-import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from '../../adapters/pg/index.js';
 import { table, writeResult } from '../lib.js';
+import { repeatTurns, serveSlices, summarize } from '../slices.js';
 
 const PROBE_ROW = { receiving: null, lag_ms: 0, lsn: '0/1', flushed: null, timeline: 1, replica_tli: null };
 
@@ -58,44 +58,35 @@ export const NO_IO_CONFIGS: Record<string, { label: string; make: () => { query(
   hedgeP95: { label: "replica reads, hedging after 'p95' (the delay learnt from every read)", make: () => new Pool({ primary: host('primary'), replicas: [host('r1')], max: 32, hedge: { afterMillis: 'p95' } }) },
 };
 
-/** In the child: runs one configuration, prints its CPU nanoseconds per query (fastest of 8 rounds of 300 ms). */
-export async function runNoIoChild(mode: string): Promise<void> {
-  const pool = NO_IO_CONFIGS[mode]!.make();
-  const loop = async (ms: number) => {
-    let n = 0;
-    const end = performance.now() + ms;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (performance.now() < end) {
-        await pool.query('SELECT 1');
-        n++;
-      }
-    }));
-    return n;
-  };
-  await loop(1000);
-  let best = Infinity;
-  for (let r = 0; r < 8; r++) {
-    const c0 = process.cpuUsage();
-    const n = await loop(300);
-    const c = process.cpuUsage(c0);
-    best = Math.min(best, ((c.user + c.system) * 1000) / n);
-  }
-  await pool.end();
-  process.stdout.write(`${best}\n`);
+/** In a side's process: serves slices of one configuration (argv: mode of side a, mode of side b, side). */
+export async function runNoIoChild(modes: readonly string[]): Promise<void> {
+  const [aMode, bMode, side] = modes as [string, string, 'a' | 'b'];
+  const pool = NO_IO_CONFIGS[side === 'a' ? aMode : bMode]!.make();
+  await serveSlices({ query: () => pool.query('SELECT 1'), end: () => pool.end() }, 32, 1000);
 }
 
-/** Every configuration 3 times, in alternating order, each in its own process. */
-export function noIo(): void {
-  const modes = Object.keys(NO_IO_CONFIGS);
-  const runs: Record<string, number[]> = Object.fromEntries(modes.map((m) => [m, []]));
+/**
+ * Every configuration against pg.Pool, each side in its own process, in turns of 100 ms slices
+ * (bench/slices.ts): CPU per query of each, and the difference with its 95% interval. The first
+ * row is pg.Pool against a second pg.Pool: the noise floor of the method.
+ */
+export async function noIo(): Promise<void> {
+  const pairs = Number(process.env['P2C_NOIO_PAIRS'] ?? 40) || 40;
+  const runs = Number(process.env['P2C_NOIO_RUNS'] ?? 3) || 3;
   const child = fileURLToPath(new URL('./no-io-child.js', import.meta.url));
-  for (let round = 0; round < 3; round++) {
-    for (const m of round % 2 === 0 ? modes : [...modes].reverse()) runs[m]!.push(Number(execFileSync(process.execPath, [child, m], { encoding: 'utf8' }).trim()));
+  const json: Record<string, unknown> = {};
+  const rows: (string | number)[][] = [];
+  for (const mode of Object.keys(NO_IO_CONFIGS)) {
+    const { a, b, difference } = summarize(await repeatTurns(child, ['plain', mode], runs, pairs, 100));
+    const d = difference.cpuUs;
+    json[mode] = { a: a.cpuUs * 1000, b: b.cpuUs * 1000, difference: { value: d.value * 1000, lo: d.lo * 1000, hi: d.hi * 1000 } };
+    const label = mode === 'plain' ? 'noise floor: a second pg.Pool' : NO_IO_CONFIGS[mode]!.label;
+    const signed = (x: number) => `${x >= 0 ? '+' : ''}${Math.round(x * 1000)}`;
+    rows.push([label, Math.round(a.cpuUs * 1000), Math.round(b.cpuUs * 1000), `**${signed(d.value)}** (${signed(d.lo)} to ${signed(d.hi)})`]);
+    console.log(`  ${label}: ${signed(d.value)} ns`);
   }
-  const best = (m: string) => Math.min(...runs[m]!);
-  const base = best('plain');
-  const rows = modes.map((m) => [NO_IO_CONFIGS[m]!.label, Math.round(best(m)), m === 'plain' ? '-' : `+${Math.round(best(m) - base)}`] as (string | number)[]);
-  writeResult('pg-no-io', { runs }, `### The pools' own CPU per query, without I/O (stub pg Client answering on the next loop turn; 32 concurrent; fastest of 3 processes x 8 rounds)\n\n`
-    + table(['pool', 'CPU ns per query', 'vs pg.Pool (ns)'], rows)
-    + '\n\nA real `SELECT 1` over loopback costs the client about 25 µs of CPU here (see the overhead table): each 250 ns above is 1% of it.');
+  writeResult('pg-no-io', json, `### The pools' own CPU per query, without I/O (stub pg Client answering on the next loop turn; 32 concurrent; ${runs} runs x ${pairs} ABBA pairs of 100 ms slices per row)\n\n`
+    + 'Each row: the pool (b) against a plain pg.Pool (a), each in a process of its own, taking turns in 100 ms slices (one runs at a time); CPU nanoseconds per query of each over all its slices of all runs (fresh processes each run), and b\'s minus a\'s; in brackets the wider of a 95% bootstrap interval (resampling the pairs) and the range of the runs\' own differences.\n\n'
+    + table(['pool (b)', 'pg.Pool (a): CPU ns per query', 'pool (b): CPU ns per query', 'b - a (ns)'], rows)
+    + '\n\nA real `SELECT 1` over loopback costs the client about 22-25 µs of CPU here (the calibration rows of the overhead tables: +500 ns measured as 1.02-1.03x): each 250 ns above is about 1% of it.');
 }

@@ -1,0 +1,235 @@
+// Two pools measured in turns, each in a process of its own: the parent tells one side's process to
+// run a short slice, then the other's, in ABBA order (a b b a a b ...), so a burst of this noisy
+// machine hits both sides alike, and no process ever holds the other side's code (the JIT's call
+// sites stay as in an app with one kind of pool). Only one side runs at a time.
+//
+// Why: this VM's speed for a query loop moves by 10-30% from one second to the next, so a few long
+// runs one after the other resolve nothing near 1-2% (two identical pg.Pools measured 0.95-1.01 of
+// each other that way, single pairs 0.67-1.42), and two processes running at once are no better (the
+// scheduler's split between them moves as much). Many short turns, figures summed per side, and a
+// 95% interval from resampling the pairs (bootstrap) say what a difference is and how sure it is.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import { seeded } from './lib.js';
+
+/** One slice of one side: queries, client CPU (µs), heap bytes allocated, latency histogram (sparse: bucket, count, ...). */
+export interface Slice { readonly n: number; readonly cpuUs: number; readonly heapBytes: number; readonly latencies: readonly number[] }
+
+/** Latencies in logarithmic buckets 0.2% wide from 1 µs to 10 s: percentiles to 0.2%, and slices merge by adding. */
+const GROWTH = Math.log(1.002);
+const BUCKETS = Math.ceil(Math.log(1e7) / GROWTH);
+const bucketOf = (ms: number) => Math.min(BUCKETS - 1, Math.max(0, Math.floor(Math.log(ms * 1000) / GROWTH)));
+const bucketMs = (i: number) => Math.exp((i + 0.5) * GROWTH) / 1000;
+
+type ToSide = { slice: number } | { end: true };
+type FromSide = { ready: true } | { slice: Slice } | { ended: true } | { failed: string };
+
+function freedByGc(profile: unknown): number {
+  const stats = (profile as { statistics: { beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }[] }).statistics;
+  let freed = 0;
+  for (const gc of stats) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
+  return freed;
+}
+
+/**
+ * In a side's process: `workers` closed-loop workers running `query` for `ms`: queries, CPU, heap
+ * bytes allocated (growth of the used heap plus what every GC in between freed) and latencies.
+ */
+async function runSlice(query: () => Promise<unknown>, workers: number, ms: number): Promise<Slice> {
+  const histogram = new Uint32Array(BUCKETS);
+  let n = 0;
+  const profiler = new v8.GCProfiler();
+  const heap0 = v8.getHeapStatistics().used_heap_size;
+  profiler.start();
+  const cpu0 = process.cpuUsage();
+  const deadline = performance.now() + ms;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    while (performance.now() < deadline) {
+      const s = performance.now();
+      await query();
+      const at = bucketOf(performance.now() - s);
+      histogram[at] = histogram[at]! + 1;
+      n++;
+    }
+  }));
+  const cpu = process.cpuUsage(cpu0);
+  const heap1 = v8.getHeapStatistics().used_heap_size;
+  const freed = freedByGc(profiler.stop());
+  const latencies: number[] = [];
+  for (let i = 0; i < BUCKETS; i++) if (histogram[i] !== 0) latencies.push(i, histogram[i]!);
+  return { n, cpuUs: cpu.user + cpu.system, heapBytes: heap1 - heap0 + freed, latencies };
+}
+
+/**
+ * The body of a side's process: warms `pool` up for `warmupMillis`, then runs a slice whenever the
+ * parent asks, and ends the pool when told to.
+ */
+export async function serveSlices(pool: { query(): Promise<unknown>; end(): Promise<void> }, workers: number, warmupMillis: number): Promise<void> {
+  const send = (m: FromSide) => process.send!(m);
+  await runSlice(() => pool.query(), workers, warmupMillis);
+  process.on('message', (m: ToSide) => {
+    if ('end' in m) {
+      void pool.end().then(() => send({ ended: true }), (e: Error) => send({ failed: e.message })).finally(() => process.disconnect());
+      return;
+    }
+    runSlice(() => pool.query(), workers, m.slice).then((slice) => send({ slice }), (e: Error) => send({ failed: e.message }));
+  });
+  send({ ready: true });
+}
+
+/** A side's process seen from the parent, with a bounded wait for each answer. */
+class Side {
+  private readonly child: ChildProcess;
+  private readonly inbox: FromSide[] = [];
+  private waiter: ((m: FromSide) => void) | undefined;
+  private exited: string | undefined;
+
+  constructor(readonly name: string, script: string, args: readonly string[]) {
+    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromSide) => this.deliver(m));
+    this.child.on('exit', (code, signal) => {
+      this.exited = `${name} exited (${code ?? signal})`;
+      this.deliver({ failed: this.exited });
+    });
+  }
+
+  private deliver(m: FromSide): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w(m);
+    else this.inbox.push(m);
+  }
+
+  private next(timeoutMs: number): Promise<FromSide> {
+    const queued = this.inbox.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.exited) return Promise.resolve({ failed: this.exited });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.waiter = undefined; resolve({ failed: `${this.name}: no answer within ${timeoutMs} ms` }); }, timeoutMs);
+      this.waiter = (m) => { clearTimeout(timer); resolve(m); };
+    });
+  }
+
+  async ready(): Promise<void> {
+    const m = await this.next(60_000);
+    if (!('ready' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
+  }
+
+  async slice(ms: number): Promise<Slice> {
+    this.child.send({ slice: ms } satisfies ToSide);
+    const m = await this.next(ms + 30_000);
+    if (!('slice' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
+    return m.slice;
+  }
+
+  /** Ends the pool and the process; kills it if it has not left within 10 s. */
+  async stop(): Promise<void> {
+    if (this.exited === undefined) {
+      try { this.child.send({ end: true } satisfies ToSide); } catch { /* gone */ }
+      await this.next(10_000);
+    }
+    if (this.exited === undefined) this.child.kill('SIGKILL');
+  }
+}
+
+/** Both sides' slices, pair by pair. */
+export interface Turns { readonly a: readonly Slice[]; readonly b: readonly Slice[]; readonly sliceMillis: number }
+
+/**
+ * Starts side a and side b (`script` with `args` plus 'a' or 'b'), waits until both are warm, runs
+ * `pairs` pairs of `sliceMillis` slices in ABBA order, and stops both processes (killed if they do
+ * not leave), also when something fails.
+ */
+export async function takeTurns(script: string, args: readonly string[], pairs: number, sliceMillis: number): Promise<Turns> {
+  const sides = { a: new Side(`side a of ${args.join(' ')}`, script, [...args, 'a']), b: new Side(`side b of ${args.join(' ')}`, script, [...args, 'b']) };
+  try {
+    await Promise.all([sides.a.ready(), sides.b.ready()]);
+    const turns = { a: [] as Slice[], b: [] as Slice[] };
+    for (let i = 0; i < pairs; i++) {
+      for (const w of i % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) turns[w].push(await sides[w].slice(sliceMillis));
+    }
+    return { ...turns, sliceMillis };
+  } finally {
+    await Promise.all([sides.a.stop(), sides.b.stop()]);
+  }
+}
+
+/** A side's figures over the slices at `index` (repeats allowed: a bootstrap resample). */
+export interface Figures {
+  readonly qps: number;
+  /** Latency percentiles (ms) over all the side's queries. */
+  readonly p50: number;
+  readonly p99: number;
+  /** Client CPU per query, µs. */
+  readonly cpuUs: number;
+  /** Heap bytes allocated per query, whole process. */
+  readonly heapBytes: number;
+}
+
+function figures(slices: readonly Slice[], index: readonly number[], sliceMillis: number): Figures {
+  let n = 0, cpu = 0, heap = 0;
+  const h = new Float64Array(BUCKETS);
+  for (const i of index) {
+    const s = slices[i]!;
+    n += s.n; cpu += s.cpuUs; heap += s.heapBytes;
+    const l = s.latencies;
+    for (let k = 0; k < l.length; k += 2) h[l[k]!] = h[l[k]!]! + l[k + 1]!;
+  }
+  const percentile = (p: number) => {
+    const rank = Math.ceil((p / 100) * n);
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) if ((seen += h[i]!) >= rank) return bucketMs(i);
+    return NaN;
+  };
+  return { qps: n / ((index.length * sliceMillis) / 1000), p50: percentile(50), p99: percentile(99), cpuUs: cpu / n, heapBytes: heap / n };
+}
+
+/** A figure of b against a's: `value` with a 95% interval (lo, hi). */
+export interface Interval { readonly value: number; readonly lo: number; readonly hi: number }
+
+/**
+ * Each side's figures over all slices of all runs, and for each figure b's over a's (`ratio`) and
+ * b's minus a's (`difference`). The interval of each is the wider of two: a 95% bootstrap interval
+ * (400 resamples of the pairs, a pair's slices kept together), and the range of the runs' own
+ * figures. The second is there because a process's own state (its JIT's choices, where its memory
+ * and core landed) shifts a run as a whole, which resampling within runs cannot see.
+ */
+export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; ratio: Record<keyof Figures, Interval>; difference: Record<keyof Figures, Interval> } {
+  const sliceMillis = runs[0]!.sliceMillis;
+  const pooled = { a: runs.flatMap((t) => t.a), b: runs.flatMap((t) => t.b) };
+  const all = pooled.a.map((_, i) => i);
+  const a = figures(pooled.a, all, sliceMillis);
+  const b = figures(pooled.b, all, sliceMillis);
+  const keys = ['qps', 'p50', 'p99', 'cpuUs', 'heapBytes'] as const;
+  const boot = { ratio: new Map<keyof Figures, number[]>(keys.map((k) => [k, []])), difference: new Map<keyof Figures, number[]>(keys.map((k) => [k, []])) };
+  const random = seeded(13);
+  for (let r = 0; r < 400; r++) {
+    const index = all.map(() => Math.floor(random() * all.length));
+    const fa = figures(pooled.a, index, sliceMillis);
+    const fb = figures(pooled.b, index, sliceMillis);
+    for (const k of keys) {
+      boot.ratio.get(k)!.push(fb[k] / fa[k]);
+      boot.difference.get(k)!.push(fb[k] - fa[k]);
+    }
+  }
+  const perRun = runs.map((t) => {
+    const index = t.a.map((_, i) => i);
+    return { a: figures(t.a, index, sliceMillis), b: figures(t.b, index, sliceMillis) };
+  });
+  const interval = (value: number, xs: number[], ofRuns: number[]): Interval => {
+    const s = xs.sort((x, y) => x - y);
+    return { value, lo: Math.min(s[Math.floor(0.025 * s.length)]!, ...ofRuns), hi: Math.max(s[Math.ceil(0.975 * s.length) - 1]!, ...ofRuns) };
+  };
+  const ratio = Object.fromEntries(keys.map((k) => [k, interval(b[k] / a[k], boot.ratio.get(k)!, perRun.map((r) => r.b[k] / r.a[k]))])) as Record<keyof Figures, Interval>;
+  const difference = Object.fromEntries(keys.map((k) => [k, interval(b[k] - a[k], boot.difference.get(k)!, perRun.map((r) => r.b[k] - r.a[k]))])) as Record<keyof Figures, Interval>;
+  return { a, b, ratio, difference };
+}
+
+/** `runs` independent runs of takeTurns (fresh processes each), `pairs` pairs each. */
+export async function repeatTurns(script: string, args: readonly string[], runs: number, pairs: number, sliceMillis: number): Promise<Turns[]> {
+  const out: Turns[] = [];
+  for (let r = 0; r < runs; r++) out.push(await takeTurns(script, args, pairs, sliceMillis));
+  return out;
+}
