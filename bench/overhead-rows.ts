@@ -8,11 +8,7 @@ import mysql from 'mysql2/promise';
 import { Pool, type PoolOptions } from '../adapters/pg/index.js';
 import { createPool } from '../adapters/mysql/index.js';
 
-/** The slice of a pool a run needs: one statement, and an end. */
-export interface Runner {
-  query(): Promise<unknown>;
-  end(): Promise<void>;
-}
+import type { Runner } from './slices.js';
 
 export type Driver = 'pg' | 'mysql';
 /** Where the benchmark's cluster runs: the primary's and one replica's URL. */

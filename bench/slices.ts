@@ -1,15 +1,20 @@
-// Two pools measured in turns, each in a process of its own: the parent tells one side's process to
-// run a short slice, then the other's, in ABBA order (a b b a a b ...), so a burst of this noisy
-// machine hits both sides alike, and no process ever holds the other side's code (the JIT's call
-// sites stay as in an app with one kind of pool). Only one side runs at a time.
+// Two pools measured in turns: side a (the driver's own pool) and side b (p2c-pool in some form)
+// run in short slices in ABBA order (a b b a a b ...), one at a time, so a burst of this noisy
+// machine hits both alike. Both sides live in one process made for that row alone (its JIT sees
+// the driver's pool both directly and through p2c-pool, as an app with p2c-pool does; one row's
+// pools never share a process with another row's), and each row runs several times with a fresh
+// process.
 //
 // Why: this VM's speed for a query loop moves by 10-30% from one second to the next, so a few long
 // runs one after the other resolve nothing near 1-2% (two identical pg.Pools measured 0.95-1.01 of
-// each other that way, single pairs 0.67-1.42), and two processes running at once are no better (the
-// scheduler's split between them moves as much). Many short turns, figures summed per side, and a
-// 95% interval from resampling the pairs (bootstrap) say what a difference is and how sure it is.
+// each other that way, single pairs 0.67-1.42). Two processes running at the same time were no
+// better (the scheduler's split between them moves as much), and one process per side was worse: a
+// process's own state (its JIT's choices, where its memory and core landed) shifted a whole run
+// by 3-6%, which hid a known 2% difference. Many short turns in one process, figures summed per
+// side, and intervals that cover both resampling and the spread between runs say what a
+// difference is and how sure it is.
 
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { seeded } from './lib.js';
@@ -23,9 +28,6 @@ const BUCKETS = Math.ceil(Math.log(1e7) / GROWTH);
 const bucketOf = (ms: number) => Math.min(BUCKETS - 1, Math.max(0, Math.floor(Math.log(ms * 1000) / GROWTH)));
 const bucketMs = (i: number) => Math.exp((i + 0.5) * GROWTH) / 1000;
 
-type ToSide = { slice: number } | { end: true };
-type FromSide = { ready: true } | { slice: Slice } | { ended: true } | { failed: string };
-
 function freedByGc(profile: unknown): number {
   const stats = (profile as { statistics: { beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }[] }).statistics;
   let freed = 0;
@@ -34,7 +36,7 @@ function freedByGc(profile: unknown): number {
 }
 
 /**
- * In a side's process: `workers` closed-loop workers running `query` for `ms`: queries, CPU, heap
+ * `workers` closed-loop workers running `query` for `ms`: queries, CPU, heap
  * bytes allocated (growth of the used heap plus what every GC in between freed) and latencies.
  */
 async function runSlice(query: () => Promise<unknown>, workers: number, ms: number): Promise<Slice> {
@@ -62,99 +64,8 @@ async function runSlice(query: () => Promise<unknown>, workers: number, ms: numb
   return { n, cpuUs: cpu.user + cpu.system, heapBytes: heap1 - heap0 + freed, latencies };
 }
 
-/**
- * The body of a side's process: warms `pool` up for `warmupMillis`, then runs a slice whenever the
- * parent asks, and ends the pool when told to.
- */
-export async function serveSlices(pool: { query(): Promise<unknown>; end(): Promise<void> }, workers: number, warmupMillis: number): Promise<void> {
-  const send = (m: FromSide) => process.send!(m);
-  await runSlice(() => pool.query(), workers, warmupMillis);
-  process.on('message', (m: ToSide) => {
-    if ('end' in m) {
-      void pool.end().then(() => send({ ended: true }), (e: Error) => send({ failed: e.message })).finally(() => process.disconnect());
-      return;
-    }
-    runSlice(() => pool.query(), workers, m.slice).then((slice) => send({ slice }), (e: Error) => send({ failed: e.message }));
-  });
-  send({ ready: true });
-}
-
-/** A side's process seen from the parent, with a bounded wait for each answer. */
-class Side {
-  private readonly child: ChildProcess;
-  private readonly inbox: FromSide[] = [];
-  private waiter: ((m: FromSide) => void) | undefined;
-  private exited: string | undefined;
-
-  constructor(readonly name: string, script: string, args: readonly string[]) {
-    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (m: FromSide) => this.deliver(m));
-    this.child.on('exit', (code, signal) => {
-      this.exited = `${name} exited (${code ?? signal})`;
-      this.deliver({ failed: this.exited });
-    });
-  }
-
-  private deliver(m: FromSide): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) w(m);
-    else this.inbox.push(m);
-  }
-
-  private next(timeoutMs: number): Promise<FromSide> {
-    const queued = this.inbox.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.exited) return Promise.resolve({ failed: this.exited });
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.waiter = undefined; resolve({ failed: `${this.name}: no answer within ${timeoutMs} ms` }); }, timeoutMs);
-      this.waiter = (m) => { clearTimeout(timer); resolve(m); };
-    });
-  }
-
-  async ready(): Promise<void> {
-    const m = await this.next(60_000);
-    if (!('ready' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
-  }
-
-  async slice(ms: number): Promise<Slice> {
-    this.child.send({ slice: ms } satisfies ToSide);
-    const m = await this.next(ms + 30_000);
-    if (!('slice' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
-    return m.slice;
-  }
-
-  /** Ends the pool and the process; kills it if it has not left within 10 s. */
-  async stop(): Promise<void> {
-    if (this.exited === undefined) {
-      try { this.child.send({ end: true } satisfies ToSide); } catch { /* gone */ }
-      await this.next(10_000);
-    }
-    if (this.exited === undefined) this.child.kill('SIGKILL');
-  }
-}
-
 /** Both sides' slices, pair by pair. */
 export interface Turns { readonly a: readonly Slice[]; readonly b: readonly Slice[]; readonly sliceMillis: number }
-
-/**
- * Starts side a and side b (`script` with `args` plus 'a' or 'b'), waits until both are warm, runs
- * `pairs` pairs of `sliceMillis` slices in ABBA order, and stops both processes (killed if they do
- * not leave), also when something fails.
- */
-export async function takeTurns(script: string, args: readonly string[], pairs: number, sliceMillis: number): Promise<Turns> {
-  const sides = { a: new Side(`side a of ${args.join(' ')}`, script, [...args, 'a']), b: new Side(`side b of ${args.join(' ')}`, script, [...args, 'b']) };
-  try {
-    await Promise.all([sides.a.ready(), sides.b.ready()]);
-    const turns = { a: [] as Slice[], b: [] as Slice[] };
-    for (let i = 0; i < pairs; i++) {
-      for (const w of i % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) turns[w].push(await sides[w].slice(sliceMillis));
-    }
-    return { ...turns, sliceMillis };
-  } finally {
-    await Promise.all([sides.a.stop(), sides.b.stop()]);
-  }
-}
 
 /** A side's figures over the slices at `index` (repeats allowed: a bootstrap resample). */
 export interface Figures {
@@ -227,9 +138,53 @@ export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; rat
   return { a, b, ratio, difference };
 }
 
-/** `runs` independent runs of takeTurns (fresh processes each), `pairs` pairs each. */
-export async function repeatTurns(script: string, args: readonly string[], runs: number, pairs: number, sliceMillis: number): Promise<Turns[]> {
+/** The slice of a pool a run needs: one statement, and an end. */
+export interface Runner {
+  query(): Promise<unknown>;
+  end(): Promise<void>;
+}
+
+/**
+ * The body of a row's process: builds both sides, warms them up, runs `pairs` pairs of slices in
+ * ABBA order, sends the slices to the parent, and ends both pools (also when something failed).
+ */
+export async function serveRow(build: () => { a: Runner; b: Runner }, workers: number, pairs: number, sliceMillis: number): Promise<void> {
+  const sides = build();
+  try {
+    for (let i = 0; i < 3; i++) for (const w of ['a', 'b'] as const) await runSlice(() => sides[w].query(), workers, 500);
+    const turns = { a: [] as Slice[], b: [] as Slice[] };
+    for (let i = 0; i < pairs; i++) {
+      for (const w of i % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) turns[w].push(await runSlice(() => sides[w].query(), workers, sliceMillis));
+    }
+    // Sent before the channel closes: a large message is still being written when send() returns.
+    await new Promise<void>((resolve, reject) => process.send!({ ...turns, sliceMillis } satisfies Turns, undefined, {}, (err) => (err ? reject(err) : resolve())));
+  } finally {
+    await Promise.allSettled([sides.a.end(), sides.b.end()]);
+    process.disconnect();
+  }
+}
+
+/**
+ * One run of a row: `script` (which calls serveRow) in a fresh process with `args`; its slices.
+ * Bounded: killed after `boundMillis`.
+ */
+function runRow(script: string, args: readonly string[], boundMillis: number): Promise<Turns> {
+  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise<Turns>((resolve, reject) => {
+    let turns: Turns | undefined;
+    const timer = setTimeout(() => child.kill('SIGKILL'), boundMillis);
+    child.on('message', (m: Turns) => { turns = m; });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (turns !== undefined && code === 0) resolve(turns);
+      else reject(new Error(`${args.join(' ')}: the row's process exited (${code ?? signal}) without its figures${signal === 'SIGKILL' ? ` (killed after ${boundMillis} ms)` : ''}`));
+    });
+  });
+}
+
+/** `runs` runs of a row, each in a fresh process, one after the other. */
+export async function repeatRow(script: string, args: readonly string[], runs: number, pairs: number, sliceMillis: number): Promise<Turns[]> {
   const out: Turns[] = [];
-  for (let r = 0; r < runs; r++) out.push(await takeTurns(script, args, pairs, sliceMillis));
+  for (let r = 0; r < runs; r++) out.push(await runRow(script, args, 3 * 2 * pairs * sliceMillis + 60_000));
   return out;
 }
