@@ -25,7 +25,7 @@ export interface Slice { readonly n: number; readonly cpuUs: number; readonly he
 /** Latencies in logarithmic buckets 0.2% wide from 1 µs to 10 s: percentiles to 0.2%, and slices merge by adding. */
 const GROWTH = Math.log(1.002);
 const BUCKETS = Math.ceil(Math.log(1e7) / GROWTH);
-const bucketOf = (ms: number) => Math.min(BUCKETS - 1, Math.max(0, Math.floor(Math.log(ms * 1000) / GROWTH)));
+export const bucketOf = (ms: number) => Math.min(BUCKETS - 1, Math.max(0, Math.floor(Math.log(ms * 1000) / GROWTH)));
 const bucketMs = (i: number) => Math.exp((i + 0.5) * GROWTH) / 1000;
 
 function freedByGc(profile: unknown): number {
