@@ -1,11 +1,11 @@
-// One run of an overhead row (bench/overhead.ts) in a process of its own: both sides, in turns
-// (bench/slices.ts). argv: driver, row key, URLs as JSON, workers, slice pairs, slice ms.
+// One side of an overhead row (bench/overhead.ts), in a process of its own: builds the pool and
+// runs slices when told (bench/slices.ts). argv: driver, row key, URLs as JSON, workers, side (a|b).
 
-import { serveRow } from './slices.js';
+import { serveSlices } from './slices.js';
 import { OVERHEAD_ROWS, type Driver, type Urls } from './overhead-rows.js';
 
-const [driver, key, urlsJson, workers, pairs, sliceMillis] = process.argv.slice(2) as [Driver, string, string, string, string, string];
+const [driver, key, urlsJson, workersText, side] = process.argv.slice(2) as [Driver, string, string, string, 'a' | 'b'];
 const spec = OVERHEAD_ROWS[driver]().find((r) => r.key === key);
 if (!spec) throw new Error(`no overhead row ${driver}/${key}`);
-const urls = JSON.parse(urlsJson) as Urls;
-await serveRow(() => ({ a: spec.make('a', urls, Number(workers)), b: spec.make('b', urls, Number(workers)) }), Number(workers), Number(pairs), Number(sliceMillis));
+const workers = Number(workersText);
+await serveSlices(spec.make(side, JSON.parse(urlsJson) as Urls, workers), workers, 1500);

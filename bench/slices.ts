@@ -1,20 +1,19 @@
-// Two pools measured in turns: side a (the driver's own pool) and side b (p2c-pool in some form)
-// run in short slices in ABBA order (a b b a a b ...), one at a time, so a burst of this noisy
-// machine hits both alike. Both sides live in one process made for that row alone (its JIT sees
-// the driver's pool both directly and through p2c-pool, as an app with p2c-pool does; one row's
-// pools never share a process with another row's), and each row runs several times with a fresh
-// process.
+// Two pools measured in turns: side a (the driver's own pool) and side b (p2c-pool in some form),
+// each in a process of its own, as an app has one kind of pool per process. The parent makes them
+// take turns in short slices in ABBA order (a b b a a b ...), one running at a time, so a burst of
+// this noisy machine hits both alike; each row runs several times with fresh processes.
 //
 // Why: this VM's speed for a query loop moves by 10-30% from one second to the next, so a few long
 // runs one after the other resolve nothing near 1-2% (two identical pg.Pools measured 0.95-1.01 of
-// each other that way, single pairs 0.67-1.42). Two processes running at the same time were no
-// better (the scheduler's split between them moves as much), and one process per side was worse: a
-// process's own state (its JIT's choices, where its memory and core landed) shifted a whole run
-// by 3-6%, which hid a known 2% difference. Many short turns in one process, figures summed per
-// side, and intervals that cover both resampling and the spread between runs say what a
-// difference is and how sure it is.
+// each other that way, single pairs 0.67-1.42), and two processes running at the same time were no
+// better (the scheduler's split between them moves as much). Both pools in one process was tried
+// too and misleads: they share the heap, so one side's garbage is collected in the other's slices,
+// and the driver's call sites see two callers (mysql2's promise pool measured 8% cheaper than ours
+// that way, 10-30% dearer in processes of their own). A process's own state (its JIT's choices,
+// where its memory and core landed) shifts a whole run by a few percent, so the intervals
+// resample runs as well as the slice pairs within them.
 
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { seeded } from './lib.js';
@@ -27,6 +26,9 @@ const GROWTH = Math.log(1.002);
 const BUCKETS = Math.ceil(Math.log(1e7) / GROWTH);
 export const bucketOf = (ms: number) => Math.min(BUCKETS - 1, Math.max(0, Math.floor(Math.log(ms * 1000) / GROWTH)));
 const bucketMs = (i: number) => Math.exp((i + 0.5) * GROWTH) / 1000;
+
+type ToSide = { slice: number } | { end: true };
+type FromSide = { ready: true } | { slice: Slice } | { ended: true } | { failed: string };
 
 function freedByGc(profile: unknown): number {
   const stats = (profile as { statistics: { beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }[] }).statistics;
@@ -67,6 +69,110 @@ async function runSlice(query: () => Promise<unknown>, workers: number, ms: numb
 /** Both sides' slices, pair by pair. */
 export interface Turns { readonly a: readonly Slice[]; readonly b: readonly Slice[]; readonly sliceMillis: number }
 
+/** The slice of a pool a side needs: one statement, and an end. */
+export interface Runner {
+  query(): Promise<unknown>;
+  end(): Promise<void>;
+}
+
+/**
+ * The body of a side's process: warms `pool` up for `warmupMillis`, then runs a slice whenever the
+ * parent asks, and ends the pool when told to.
+ */
+export async function serveSlices(pool: Runner, workers: number, warmupMillis: number): Promise<void> {
+  const send = (m: FromSide) => process.send!(m);
+  await runSlice(() => pool.query(), workers, warmupMillis);
+  process.on('message', (m: ToSide) => {
+    if ('end' in m) {
+      void pool.end().then(() => send({ ended: true }), (e: Error) => send({ failed: e.message })).finally(() => process.disconnect());
+      return;
+    }
+    runSlice(() => pool.query(), workers, m.slice).then((slice) => send({ slice }), (e: Error) => send({ failed: e.message }));
+  });
+  send({ ready: true });
+}
+
+/** A side's process seen from the parent, with a bounded wait for each answer. */
+class Side {
+  private readonly child: ChildProcess;
+  private readonly inbox: FromSide[] = [];
+  private waiter: ((m: FromSide) => void) | undefined;
+  private exited: string | undefined;
+
+  constructor(readonly name: string, script: string, args: readonly string[]) {
+    this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromSide) => this.deliver(m));
+    this.child.on('exit', (code, signal) => {
+      this.exited = `${name} exited (${code ?? signal})`;
+      this.deliver({ failed: this.exited });
+    });
+  }
+
+  private deliver(m: FromSide): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w(m);
+    else this.inbox.push(m);
+  }
+
+  private next(timeoutMs: number): Promise<FromSide> {
+    const queued = this.inbox.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.exited) return Promise.resolve({ failed: this.exited });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.waiter = undefined; resolve({ failed: `${this.name}: no answer within ${timeoutMs} ms` }); }, timeoutMs);
+      this.waiter = (m) => { clearTimeout(timer); resolve(m); };
+    });
+  }
+
+  async ready(): Promise<void> {
+    const m = await this.next(60_000);
+    if (!('ready' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
+  }
+
+  async slice(ms: number): Promise<Slice> {
+    this.child.send({ slice: ms } satisfies ToSide);
+    const m = await this.next(ms + 30_000);
+    if (!('slice' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
+    return m.slice;
+  }
+
+  /** Ends the pool and the process; kills it if it has not left within 10 s. */
+  async stop(): Promise<void> {
+    if (this.exited === undefined) {
+      try { this.child.send({ end: true } satisfies ToSide); } catch { /* gone */ }
+      await this.next(10_000);
+    }
+    if (this.exited === undefined) this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Starts side a and side b (`script` with `args` plus 'a' or 'b'), waits until both are warm, runs
+ * `pairs` pairs of `sliceMillis` slices in ABBA order, and stops both processes (killed if they do
+ * not leave), also when something fails.
+ */
+export async function takeTurns(script: string, args: readonly string[], pairs: number, sliceMillis: number): Promise<Turns> {
+  const sides = { a: new Side(`side a of ${args.join(' ')}`, script, [...args, 'a']), b: new Side(`side b of ${args.join(' ')}`, script, [...args, 'b']) };
+  try {
+    await Promise.all([sides.a.ready(), sides.b.ready()]);
+    const turns = { a: [] as Slice[], b: [] as Slice[] };
+    for (let i = 0; i < pairs; i++) {
+      for (const w of i % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) turns[w].push(await sides[w].slice(sliceMillis));
+    }
+    return { ...turns, sliceMillis };
+  } finally {
+    await Promise.all([sides.a.stop(), sides.b.stop()]);
+  }
+}
+
+/** `runs` independent runs of takeTurns (fresh processes each), `pairs` pairs each. */
+export async function repeatTurns(script: string, args: readonly string[], runs: number, pairs: number, sliceMillis: number): Promise<Turns[]> {
+  const out: Turns[] = [];
+  for (let r = 0; r < runs; r++) out.push(await takeTurns(script, args, pairs, sliceMillis));
+  return out;
+}
+
 /** A side's figures over the slices at `index` (repeats allowed: a bootstrap resample). */
 export interface Figures {
   readonly qps: number;
@@ -102,14 +208,19 @@ export interface Interval { readonly value: number; readonly lo: number; readonl
 
 /**
  * Each side's figures over all slices of all runs, and for each figure b's over a's (`ratio`) and
- * b's minus a's (`difference`). The interval of each is the wider of two: a 95% bootstrap interval
- * (400 resamples of the pairs, a pair's slices kept together), and the range of the runs' own
- * figures. The second is there because a process's own state (its JIT's choices, where its memory
- * and core landed) shifts a run as a whole, which resampling within runs cannot see.
+ * b's minus a's (`difference`), with 95% intervals from a two-level bootstrap (400 resamples: the
+ * runs with replacement, then each chosen run's slice pairs with replacement, a pair's slices kept
+ * together), so that a shift of a whole run widens the interval as it should.
  */
 export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; ratio: Record<keyof Figures, Interval>; difference: Record<keyof Figures, Interval> } {
   const sliceMillis = runs[0]!.sliceMillis;
   const pooled = { a: runs.flatMap((t) => t.a), b: runs.flatMap((t) => t.b) };
+  const offsets: number[] = [];
+  let offset = 0;
+  for (const t of runs) {
+    offsets.push(offset);
+    offset += t.a.length;
+  }
   const all = pooled.a.map((_, i) => i);
   const a = figures(pooled.a, all, sliceMillis);
   const b = figures(pooled.b, all, sliceMillis);
@@ -117,7 +228,12 @@ export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; rat
   const boot = { ratio: new Map<keyof Figures, number[]>(keys.map((k) => [k, []])), difference: new Map<keyof Figures, number[]>(keys.map((k) => [k, []])) };
   const random = seeded(13);
   for (let r = 0; r < 400; r++) {
-    const index = all.map(() => Math.floor(random() * all.length));
+    const index: number[] = [];
+    for (let k = 0; k < runs.length; k++) {
+      const run = Math.floor(random() * runs.length);
+      const pairs = runs[run]!.a.length;
+      for (let i = 0; i < pairs; i++) index.push(offsets[run]! + Math.floor(random() * pairs));
+    }
     const fa = figures(pooled.a, index, sliceMillis);
     const fb = figures(pooled.b, index, sliceMillis);
     for (const k of keys) {
@@ -125,66 +241,12 @@ export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; rat
       boot.difference.get(k)!.push(fb[k] - fa[k]);
     }
   }
-  const perRun = runs.map((t) => {
-    const index = t.a.map((_, i) => i);
-    return { a: figures(t.a, index, sliceMillis), b: figures(t.b, index, sliceMillis) };
-  });
-  const interval = (value: number, xs: number[], ofRuns: number[]): Interval => {
-    const s = xs.sort((x, y) => x - y);
-    return { value, lo: Math.min(s[Math.floor(0.025 * s.length)]!, ...ofRuns), hi: Math.max(s[Math.ceil(0.975 * s.length) - 1]!, ...ofRuns) };
+  const interval = (value: number, xs: number[]): Interval => {
+    const sorted = xs.sort((x, y) => x - y);
+    return { value, lo: sorted[Math.floor(0.025 * sorted.length)]!, hi: sorted[Math.ceil(0.975 * sorted.length) - 1]! };
   };
-  const ratio = Object.fromEntries(keys.map((k) => [k, interval(b[k] / a[k], boot.ratio.get(k)!, perRun.map((r) => r.b[k] / r.a[k]))])) as Record<keyof Figures, Interval>;
-  const difference = Object.fromEntries(keys.map((k) => [k, interval(b[k] - a[k], boot.difference.get(k)!, perRun.map((r) => r.b[k] - r.a[k]))])) as Record<keyof Figures, Interval>;
+  const ratio = Object.fromEntries(keys.map((k) => [k, interval(b[k] / a[k], boot.ratio.get(k)!)])) as Record<keyof Figures, Interval>;
+  const difference = Object.fromEntries(keys.map((k) => [k, interval(b[k] - a[k], boot.difference.get(k)!)])) as Record<keyof Figures, Interval>;
   return { a, b, ratio, difference };
 }
 
-/** The slice of a pool a run needs: one statement, and an end. */
-export interface Runner {
-  query(): Promise<unknown>;
-  end(): Promise<void>;
-}
-
-/**
- * The body of a row's process: builds both sides, warms them up, runs `pairs` pairs of slices in
- * ABBA order, sends the slices to the parent, and ends both pools (also when something failed).
- */
-export async function serveRow(build: () => { a: Runner; b: Runner }, workers: number, pairs: number, sliceMillis: number): Promise<void> {
-  const sides = build();
-  try {
-    for (let i = 0; i < 3; i++) for (const w of ['a', 'b'] as const) await runSlice(() => sides[w].query(), workers, 500);
-    const turns = { a: [] as Slice[], b: [] as Slice[] };
-    for (let i = 0; i < pairs; i++) {
-      for (const w of i % 2 === 0 ? (['a', 'b'] as const) : (['b', 'a'] as const)) turns[w].push(await runSlice(() => sides[w].query(), workers, sliceMillis));
-    }
-    // Sent before the channel closes: a large message is still being written when send() returns.
-    await new Promise<void>((resolve, reject) => process.send!({ ...turns, sliceMillis } satisfies Turns, undefined, {}, (err) => (err ? reject(err) : resolve())));
-  } finally {
-    await Promise.allSettled([sides.a.end(), sides.b.end()]);
-    process.disconnect();
-  }
-}
-
-/**
- * One run of a row: `script` (which calls serveRow) in a fresh process with `args`; its slices.
- * Bounded: killed after `boundMillis`.
- */
-function runRow(script: string, args: readonly string[], boundMillis: number): Promise<Turns> {
-  const child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise<Turns>((resolve, reject) => {
-    let turns: Turns | undefined;
-    const timer = setTimeout(() => child.kill('SIGKILL'), boundMillis);
-    child.on('message', (m: Turns) => { turns = m; });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (turns !== undefined && code === 0) resolve(turns);
-      else reject(new Error(`${args.join(' ')}: the row's process exited (${code ?? signal}) without its figures${signal === 'SIGKILL' ? ` (killed after ${boundMillis} ms)` : ''}`));
-    });
-  });
-}
-
-/** `runs` runs of a row, each in a fresh process, one after the other. */
-export async function repeatRow(script: string, args: readonly string[], runs: number, pairs: number, sliceMillis: number): Promise<Turns[]> {
-  const out: Turns[] = [];
-  for (let r = 0; r < runs; r++) out.push(await runRow(script, args, 3 * 2 * pairs * sliceMillis + 60_000));
-  return out;
-}

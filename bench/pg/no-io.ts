@@ -1,14 +1,14 @@
 // The pool's own CPU per query, without I/O: pg.Pool and p2c-pool over a stub pg Client that
 // answers every statement on the next turn of the event loop (setImmediate), so what differs is
-// only the pools' code. Each configuration takes turns with a pg.Pool in short slices, in a process
-// made for that row (bench/slices.ts).
+// only the pools' code. Each configuration runs in a process of its own, taking turns with a
+// pg.Pool's process in short slices (bench/slices.ts).
 
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from '../../adapters/pg/index.js';
 import { table, writeResult } from '../lib.js';
-import { repeatRow, serveRow, summarize } from '../slices.js';
+import { repeatTurns, serveSlices, summarize } from '../slices.js';
 
 const PROBE_ROW = { receiving: null, lag_ms: 0, lsn: '0/1', flushed: null, timeline: 1, replica_tli: null };
 
@@ -57,29 +57,26 @@ export const NO_IO_CONFIGS: Record<string, { label: string; make: () => { query(
   hedgeP95: { label: "replica reads, hedging after 'p95' (the delay learnt from every read)", make: () => new Pool({ primary: host('primary'), replicas: [host('r1')], max: 32, hedge: { afterMillis: 'p95' } }) },
 };
 
-/** One run of a row in its own process (argv: mode of side b, slice pairs): pg.Pool and the mode, in turns. */
-export async function runNoIoChild(args: readonly string[]): Promise<void> {
-  const [mode, pairs] = args as [string, string];
-  const side = (m: string) => {
-    const pool = NO_IO_CONFIGS[m]!.make();
-    return { query: () => pool.query('SELECT 1'), end: () => pool.end() };
-  };
-  await serveRow(() => ({ a: side('plain'), b: side(mode) }), 32, Number(pairs), 100);
+/** In a side's process: serves slices of one configuration (argv: mode of side a, mode of side b, side). */
+export async function runNoIoChild(modes: readonly string[]): Promise<void> {
+  const [aMode, bMode, side] = modes as [string, string, 'a' | 'b'];
+  const pool = NO_IO_CONFIGS[side === 'a' ? aMode : bMode]!.make();
+  await serveSlices({ query: () => pool.query('SELECT 1'), end: () => pool.end() }, 32, 1000);
 }
 
 /**
- * Every configuration against pg.Pool, in turns of 100 ms slices in a process made for the row
+ * Every configuration against pg.Pool, each in a process of its own, in turns of 100 ms slices
  * (bench/slices.ts): CPU per query of each, and the difference with its 95% interval. The first
  * row is pg.Pool against a second pg.Pool: the noise floor of the method.
  */
 export async function noIo(): Promise<void> {
-  const pairs = Number(process.env['P2C_NOIO_PAIRS'] ?? 40) || 40;
-  const runs = Number(process.env['P2C_NOIO_RUNS'] ?? 3) || 3;
+  const pairs = Number(process.env['P2C_NOIO_PAIRS'] ?? 30) || 30;
+  const runs = Number(process.env['P2C_NOIO_RUNS'] ?? 4) || 4;
   const child = fileURLToPath(new URL('./no-io-child.js', import.meta.url));
   const json: Record<string, unknown> = {};
   const rows: (string | number)[][] = [];
   for (const mode of Object.keys(NO_IO_CONFIGS)) {
-    const { a, b, difference } = summarize(await repeatRow(child, [mode, String(pairs)], runs, pairs, 100));
+    const { a, b, difference } = summarize(await repeatTurns(child, ['plain', mode], runs, pairs, 100));
     const d = difference.cpuUs;
     json[mode] = { a: a.cpuUs * 1000, b: b.cpuUs * 1000, difference: { value: d.value * 1000, lo: d.lo * 1000, hi: d.hi * 1000 } };
     const label = mode === 'plain' ? 'noise floor: a second pg.Pool' : NO_IO_CONFIGS[mode]!.label;
@@ -88,7 +85,7 @@ export async function noIo(): Promise<void> {
     console.log(`  ${label}: ${signed(d.value)} ns`);
   }
   writeResult('pg-no-io', json, `### The pools' own CPU per query, without I/O (stub pg Client answering on the next loop turn; 32 concurrent; ${runs} runs x ${pairs} ABBA pairs of 100 ms slices per row)\n\n`
-    + 'Each row: the pool (b) against a plain pg.Pool (a), taking turns in 100 ms slices (one runs at a time) in a process made for the row; CPU nanoseconds per query of each over all its slices of all runs (fresh processes each run), and b\'s minus a\'s; in brackets the wider of a 95% bootstrap interval (resampling the pairs) and the range of the runs\' own differences.\n\n'
+    + 'Each row: the pool (b) against a plain pg.Pool (a), each in a process of its own, taking turns in 100 ms slices (one runs at a time); CPU nanoseconds per query of each over all its slices of all runs (fresh processes each run), and b\'s minus a\'s with a 95% interval from a two-level bootstrap (resampling the runs, then the slice pairs within them).\n\n'
     + table(['pool (b)', 'pg.Pool (a): CPU ns per query', 'pool (b): CPU ns per query', 'b - a (ns)'], rows)
     + '\n\nA real `SELECT 1` over loopback costs the client about 22-25 µs of CPU here (the calibration rows of the overhead tables: +500 ns measured as 1.02-1.03x): each 250 ns above is about 1% of it.');
 }
