@@ -8,7 +8,7 @@ import type { Cluster } from './pool.js';
 import { sessionEffect, type RoleRequest, type StatementKind } from './routing.js';
 import type { Callback, Driver, ErrorKind } from './driver.js';
 import type { Consistency } from './config.js';
-import type { QueryTrace, Telemetry } from './telemetry.js';
+import { UNTRACED, type QueryTrace, type Telemetry } from './telemetry.js';
 import type { SpanContext } from '@opentelemetry/api';
 import { DueList, HedgePolicy, HedgeRace, type Running } from './hedge.js';
 import type { HedgeOptions } from './config.js';
@@ -264,7 +264,7 @@ export class Executor<P, C> {
     this.cluster.hedges.sent++;
     const hedge: Work<C, unknown> = { ...work, role: 'replica', hedge: { race, index: 1 } };
     // The caller's callback is attempt 0's; the hedge reports through the same race.
-    this.dispatch(hedge, this.settleRace(race, 1), 1, host, undefined, (race.originSpan as QueryTrace | undefined)?.spanContext);
+    this.dispatch(hedge, this.settleRace(race, 1), 1, host, undefined, this.contextOf(race.originSpan as QueryTrace | undefined));
   }
 
   /** Races waiting for their first hedge try, earliest first (see DueList). */
@@ -450,7 +450,7 @@ export class Executor<P, C> {
         if (kind !== 'statement' && this.mayRetry(work, attempt)) return this.retry(work, done, attempt, host, wrapped, span);
         if (work.hedge === undefined && this.retryConnect(host, kind, work.connectRetried === true, () => {
           span?.end(wrapped);
-          this.dispatch({ ...work, connectRetried: true }, done, attempt, exclude, failure, span?.spanContext);
+          this.dispatch({ ...work, connectRetried: true }, done, attempt, exclude, failure, this.contextOf(span));
         }, () => finish(wrapped))) return;
         return finish(wrapped);
       }
@@ -472,10 +472,18 @@ export class Executor<P, C> {
     return t.startQuery(host as Host<unknown>, work.text, candidates, host.cost(now, host.metrics.latencyMs(now) ?? 1), retryOf, work.hedge?.index === 1);
   }
 
+  /**
+   * What a retry or hedge links to: the attempt's span context, or UNTRACED for an attempt that had
+   * no span while telemetry is on (no tracer SDK yet), so the retry is still marked as one.
+   */
+  private contextOf(span: QueryTrace | undefined): SpanContext | undefined {
+    return span !== undefined ? span.spanContext : this.options.telemetry !== undefined ? UNTRACED : undefined;
+  }
+
   /** Ends the failed attempt's span and dispatches the one retry, linked to it. */
   private retry<R>(work: Work<C, R>, done: Callback<R>, attempt: number, host: Host<P>, failure: Error, span: QueryTrace | undefined): void {
     span?.end(failure);
-    this.dispatch(work, done, attempt + 1, host, failure, span?.spanContext);
+    this.dispatch(work, done, attempt + 1, host, failure, this.contextOf(span));
   }
 
   private requiredPosition(work: Work<C, unknown> | undefined): string | typeof UNKNOWN | undefined {
@@ -639,7 +647,7 @@ export class Executor<P, C> {
         // run: re-run it once on the primary, as a write (read-your-writes records its position).
         // Not a cursor or stream: it has already reported the error to its consumer.
         endSpan(err);
-        return this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, undefined, undefined, span?.spanContext);
+        return this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, undefined, undefined, this.contextOf(span));
       }
       if (this.monitor !== undefined && !readOnly && host.role === 'primary' && work.role !== 'replica' && work.retriable !== false && attempt < 2 && this.driver.isReadOnlyError(err)) {
         // The primary refused a statement as read-only: either it was demoted (a switchover), and
@@ -651,7 +659,7 @@ export class Executor<P, C> {
         void this.primaryTrouble().then(() => {
           if (host.role === 'primary' && host.state === 'up') return userDone(err);
           host.noteError(err);
-          this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, host, undefined, span?.spanContext);
+          this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, host, undefined, this.contextOf(span));
         });
         return;
       }

@@ -33,6 +33,8 @@ export interface Core<P, C> {
   readonly endHost?: ((host: Host<P>) => Promise<void>) | undefined;
   /** Every host pool ending started (also of hosts already removed). */
   readonly endings?: ReadonlyMap<Host<P>, Promise<void>> | undefined;
+  /** OpenTelemetry, when the `telemetry` option is set (closed by endCore). */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 /** Run-time changes of the host list (`addHost`, `removeHost`, `setHosts`, discovery). */
@@ -150,7 +152,7 @@ export function multiHostCore<O extends object, P, C>(
   const first = discoverer ? discoverer.run().then(() => monitor.checkAll()) : monitor.checkAll();
   // Never left rejected: statements waiting on it would wait on it for ever.
   executor.ready = first.then(() => { executor.ready = undefined; }, () => { executor.ready = undefined; });
-  return { cluster, executor, monitor, membership, discoverer, endHost, endings };
+  return { cluster, executor, monitor, membership, discoverer, endHost, endings, telemetry };
 }
 
 /** What the core passes to the driver for a discovered host: its address, port and weight. */
@@ -284,6 +286,7 @@ export async function endCore<P>(core: Core<P, unknown>, endPool: (pool: P) => P
   if (core.endings) await Promise.all(core.endings.values()).catch(() => {});
   core.cluster.ended = true;
   core.cluster.close();
+  core.telemetry?.close();
 }
 
 /**

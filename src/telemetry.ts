@@ -1,7 +1,7 @@
 // OpenTelemetry through @opentelemetry/api only: a span per statement, lease and retry, and the
 // database client metrics. Nothing here is created unless the `telemetry` option is set.
 
-import type { Attributes, Link, Meter, MeterProvider, ProxyTracerProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+import type { Attributes, BatchObservableCallback, Link, Meter, MeterProvider, ProxyTracerProvider, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
 import optional from './optional.cjs';
 import { ConfigError } from './errors.js';
 import type { Endpoint, TelemetryOptions } from './config.js';
@@ -18,8 +18,11 @@ export interface QueryTrace {
 
 const STATES: readonly HostState[] = ['up', 'ejected', 'probing', 'down', 'closed'];
 const POOL_NAME = 'p2c-pool';
-/** The span context of a statement measured without a span (no tracer SDK): the API's invalid context. */
-const NO_SPAN_CONTEXT: SpanContext = Object.freeze({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
+/**
+ * The span context of an attempt that had no span (telemetry on, no tracer SDK yet): the API's
+ * invalid context. A retry or hedge of it is still marked as one; it is never linked to it.
+ */
+export const UNTRACED: SpanContext = Object.freeze({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
 
 export class Telemetry {
   private readonly tracer: Tracer;
@@ -66,7 +69,8 @@ export class Telemetry {
     const latency = this.meter.createObservableGauge('p2c.host.latency', { unit: 'ms', description: 'Latency estimate of a host (time-weighted mean of response times).' });
     const errorRate = this.meter.createObservableGauge('p2c.host.error_rate', { description: 'Error EWMA of a host, 0..1.' });
     const state = this.meter.createObservableGauge('p2c.host.state', { description: '1 for the state a host is in, 0 for the others.' });
-    this.meter.addBatchObservableCallback((result) => {
+    const observables = [connections, pending, latency, errorRate, state];
+    const callback: BatchObservableCallback = (result) => {
       for (const h of cluster.stats().hosts) {
         const host = cluster.hosts.find((x) => x.name === h.name)!;
         const base = { ...this.serverAttributes(host), 'db.client.connection.pool.name': h.name };
@@ -77,7 +81,17 @@ export class Telemetry {
         result.observe(errorRate, h.errorRate, { ...base, 'p2c.role': h.role });
         for (const s of STATES) result.observe(state, s === h.state ? 1 : 0, { ...base, 'p2c.state': s });
       }
-    }, [connections, pending, latency, errorRate, state]);
+    };
+    this.meter.addBatchObservableCallback(callback, observables);
+    this.unobserve = () => this.meter.removeBatchObservableCallback(callback, observables);
+  }
+
+  private unobserve: (() => void) | undefined;
+
+  /** The pool has ended: its gauges are no longer reported (the meter would keep the cluster alive). */
+  close(): void {
+    this.unobserve?.();
+    this.unobserve = undefined;
   }
 
   /** Whether spans are recorded: false while the global tracer provider has no SDK behind it. */
@@ -119,7 +133,7 @@ export class Telemetry {
     if (e.database) attributes['db.namespace'] = e.database;
     if (operation) attributes['db.operation.name'] = operation;
     if (this.options.queryText && text !== undefined) attributes['db.query.text'] = text;
-    const links: Link[] | undefined = retryOf ? [{ context: retryOf, attributes: { 'p2c.link': hedge ? 'hedge-of' : 'retry-of' } }] : undefined;
+    const links: Link[] | undefined = retryOf !== undefined && retryOf !== UNTRACED ? [{ context: retryOf, attributes: { 'p2c.link': hedge ? 'hedge-of' : 'retry-of' } }] : undefined;
     if (hedge) {
       attributes['p2c.hedge'] = true;
       this.hedges.add(1, this.serverAttributes(host));
@@ -145,7 +159,7 @@ export class Telemetry {
     else if (retry) this.retries.add(1, this.serverAttributes(host));
     const start = performance.now();
     return {
-      spanContext: NO_SPAN_CONTEXT,
+      spanContext: UNTRACED,
       end: (err) => this.recordDuration(host, operation, start, err),
     };
   }
