@@ -32,6 +32,15 @@ function spin(ns: number): void {
   const end = performance.now() + ns / 1e6;
   while (performance.now() < end) { /* burn */ }
 }
+/** What one busy wait of the calibration costs in CPU here (ns): more than its nominal length (reading the clock). */
+export function calibrationCpuNs(): number {
+  const calls = 20_000;
+  for (let i = 0; i < 1000; i++) spin(CALIBRATION_NS);
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < calls; i++) spin(CALIBRATION_NS);
+  const c = process.cpuUsage(c0);
+  return ((c.user + c.system) * 1000) / calls;
+}
 const calibrated = (r: Runner): Runner => ({ query: () => { spin(CALIBRATION_NS); return r.query(); }, end: () => r.end() });
 
 const pgHost = (url: string) => {

@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { table } from './lib.js';
 import { repeatTurns, summarize, type Figures, type Interval } from './slices.js';
-import type { Driver, Urls } from './overhead-rows.js';
+import { calibrationCpuNs, CALIBRATION_NS, type Driver, type Urls } from './overhead-rows.js';
 
 /** b's figure over a's, with its 95% interval. */
 export type Ratio = Interval;
@@ -62,6 +62,6 @@ export function overheadMarkdown(title: string, baseline: string, o: CompareOpti
   return `### ${title}: ${o.workers} concurrent \`SELECT 1\`, ${o.runs} runs x ${o.pairs} ABBA pairs of ${o.sliceMillis} ms slices per row\n\n`
     + `Each row: the pool (b) against a plain ${baseline} (a) with ${o.workers} connections on the same server, each in a process of its own (as an app has one kind of pool); the two take turns in ${o.sliceMillis} ms slices in ABBA order (one runs at a time). `
     + `Each figure is b's over a's, summed over all slices of each (latency percentiles over all queries), from ${o.runs} runs with fresh processes; in brackets a 95% interval from a two-level bootstrap (resampling the runs, then the slice pairs within them). `
-    + 'The noise floor row is two identical driver pools; the calibration row adds a known CPU cost to the driver\'s pool, to show what size of difference the method resolves. '
+    + `The noise floor row is two identical driver pools; the calibration row adds a known CPU cost to the driver's pool (a busy wait of ${CALIBRATION_NS} ns per query, which costs ${Math.round(calibrationCpuNs())} ns of CPU here), to show what size of difference the method resolves. `
     + 'Targets: throughput >= 0.99, p50, p99 and CPU per query <= 1.02 ("targets met" judges the measured value; the interval says how sure that is). Heap bytes are allocated bytes per query of the whole client process (benchmark loop and driver included).\n\n';
 }

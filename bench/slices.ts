@@ -18,8 +18,8 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { seeded } from './lib.js';
 
-/** One slice of one side: queries, client CPU (µs), heap bytes allocated, latency histogram (sparse: bucket, count, ...). */
-export interface Slice { readonly n: number; readonly cpuUs: number; readonly heapBytes: number; readonly latencies: readonly number[] }
+/** One slice of one side: queries, the time they took (ms, to the last one's end), client CPU (µs), heap bytes allocated, latency histogram (sparse: bucket, count, ...). */
+export interface Slice { readonly n: number; readonly ms: number; readonly cpuUs: number; readonly heapBytes: number; readonly latencies: readonly number[] }
 
 /** Latencies in logarithmic buckets 0.2% wide from 1 µs to 10 s: percentiles to 0.2%, and slices merge by adding. */
 const GROWTH = Math.log(1.002);
@@ -48,7 +48,8 @@ async function runSlice(query: () => Promise<unknown>, workers: number, ms: numb
   const heap0 = v8.getHeapStatistics().used_heap_size;
   profiler.start();
   const cpu0 = process.cpuUsage();
-  const deadline = performance.now() + ms;
+  const start = performance.now();
+  const deadline = start + ms;
   await Promise.all(Array.from({ length: workers }, async () => {
     while (performance.now() < deadline) {
       const s = performance.now();
@@ -58,12 +59,14 @@ async function runSlice(query: () => Promise<unknown>, workers: number, ms: numb
       n++;
     }
   }));
+  // Queries still running at the deadline count, and so does the time they took.
+  const took = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
   const heap1 = v8.getHeapStatistics().used_heap_size;
   const freed = freedByGc(profiler.stop());
   const latencies: number[] = [];
   for (let i = 0; i < BUCKETS; i++) if (histogram[i] !== 0) latencies.push(i, histogram[i]!);
-  return { n, cpuUs: cpu.user + cpu.system, heapBytes: heap1 - heap0 + freed, latencies };
+  return { n, ms: took, cpuUs: cpu.user + cpu.system, heapBytes: heap1 - heap0 + freed, latencies };
 }
 
 /** Both sides' slices, pair by pair. */
@@ -81,14 +84,22 @@ export interface Runner {
  */
 export async function serveSlices(pool: Runner, workers: number, warmupMillis: number): Promise<void> {
   const send = (m: FromSide) => process.send!(m);
-  await runSlice(() => pool.query(), workers, warmupMillis);
+  let ending = false;
+  // A parent that went away (killed) leaves no side behind.
+  process.on('disconnect', () => {
+    if (!ending) process.exit(1);
+  });
+  const warm = runSlice(() => pool.query(), workers, warmupMillis);
+  // Listening before the warm-up ends: an `end` sent meanwhile is not lost.
   process.on('message', (m: ToSide) => {
     if ('end' in m) {
-      void pool.end().then(() => send({ ended: true }), (e: Error) => send({ failed: e.message })).finally(() => process.disconnect());
+      ending = true;
+      void warm.catch(() => {}).then(() => pool.end()).then(() => send({ ended: true }), (e: Error) => send({ failed: e.message })).finally(() => process.disconnect());
       return;
     }
     runSlice(() => pool.query(), workers, m.slice).then((slice) => send({ slice }), (e: Error) => send({ failed: e.message }));
   });
+  await warm;
   send({ ready: true });
 }
 
@@ -96,12 +107,14 @@ export async function serveSlices(pool: Runner, workers: number, warmupMillis: n
 class Side {
   private readonly child: ChildProcess;
   private readonly inbox: FromSide[] = [];
-  private waiter: ((m: FromSide) => void) | undefined;
+  private waiting: { readonly resolve: (m: FromSide) => void; readonly timer: ReturnType<typeof setTimeout> } | undefined;
   private exited: string | undefined;
 
   constructor(readonly name: string, script: string, args: readonly string[]) {
     this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: FromSide) => this.deliver(m));
+    // A send to a process that has gone (ERR_IPC_CHANNEL_CLOSED) is a failure of this side, not a crash of the parent.
+    this.child.on('error', (err) => this.deliver({ failed: `${name}: ${err.message}` }));
     this.child.on('exit', (code, signal) => {
       this.exited = `${name} exited (${code ?? signal})`;
       this.deliver({ failed: this.exited });
@@ -109,20 +122,37 @@ class Side {
   }
 
   private deliver(m: FromSide): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) w(m);
-    else this.inbox.push(m);
+    const w = this.waiting;
+    this.waiting = undefined;
+    if (w) {
+      clearTimeout(w.timer);
+      w.resolve(m);
+    } else this.inbox.push(m);
   }
 
+  /** The next message, or a failure after `timeoutMs`. A wait still pending is settled first (and its timer cleared). */
   private next(timeoutMs: number): Promise<FromSide> {
     const queued = this.inbox.shift();
     if (queued) return Promise.resolve(queued);
     if (this.exited) return Promise.resolve({ failed: this.exited });
+    const earlier = this.waiting;
+    if (earlier) {
+      this.waiting = undefined;
+      clearTimeout(earlier.timer);
+      earlier.resolve({ failed: `${this.name}: stopped while waiting` });
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.waiter = undefined; resolve({ failed: `${this.name}: no answer within ${timeoutMs} ms` }); }, timeoutMs);
-      this.waiter = (m) => { clearTimeout(timer); resolve(m); };
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        resolve({ failed: `${this.name}: no answer within ${timeoutMs} ms` });
+      }, timeoutMs);
+      this.waiting = { resolve, timer };
     });
+  }
+
+  private send(m: ToSide): void {
+    if (this.exited) throw new Error(this.exited);
+    this.child.send(m);
   }
 
   async ready(): Promise<void> {
@@ -131,7 +161,7 @@ class Side {
   }
 
   async slice(ms: number): Promise<Slice> {
-    this.child.send({ slice: ms } satisfies ToSide);
+    this.send({ slice: ms });
     const m = await this.next(ms + 30_000);
     if (!('slice' in m)) throw new Error('failed' in m ? m.failed : `${this.name}: unexpected ${JSON.stringify(m)}`);
     return m.slice;
@@ -140,7 +170,7 @@ class Side {
   /** Ends the pool and the process; kills it if it has not left within 10 s. */
   async stop(): Promise<void> {
     if (this.exited === undefined) {
-      try { this.child.send({ end: true } satisfies ToSide); } catch { /* gone */ }
+      try { this.send({ end: true }); } catch { /* gone */ }
       await this.next(10_000);
     }
     if (this.exited === undefined) this.child.kill('SIGKILL');
@@ -185,12 +215,12 @@ export interface Figures {
   readonly heapBytes: number;
 }
 
-function figures(slices: readonly Slice[], index: readonly number[], sliceMillis: number): Figures {
-  let n = 0, cpu = 0, heap = 0;
+function figures(slices: readonly Slice[], index: readonly number[]): Figures {
+  let n = 0, ms = 0, cpu = 0, heap = 0;
   const h = new Float64Array(BUCKETS);
   for (const i of index) {
     const s = slices[i]!;
-    n += s.n; cpu += s.cpuUs; heap += s.heapBytes;
+    n += s.n; ms += s.ms; cpu += s.cpuUs; heap += s.heapBytes;
     const l = s.latencies;
     for (let k = 0; k < l.length; k += 2) h[l[k]!] = h[l[k]!]! + l[k + 1]!;
   }
@@ -200,7 +230,7 @@ function figures(slices: readonly Slice[], index: readonly number[], sliceMillis
     for (let i = 0; i < BUCKETS; i++) if ((seen += h[i]!) >= rank) return bucketMs(i);
     return NaN;
   };
-  return { qps: n / ((index.length * sliceMillis) / 1000), p50: percentile(50), p99: percentile(99), cpuUs: cpu / n, heapBytes: heap / n };
+  return { qps: n / (ms / 1000), p50: percentile(50), p99: percentile(99), cpuUs: cpu / n, heapBytes: heap / n };
 }
 
 /** A figure of b against a's: `value` with a 95% interval (lo, hi). */
@@ -213,7 +243,6 @@ export interface Interval { readonly value: number; readonly lo: number; readonl
  * together), so that a shift of a whole run widens the interval as it should.
  */
 export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; ratio: Record<keyof Figures, Interval>; difference: Record<keyof Figures, Interval> } {
-  const sliceMillis = runs[0]!.sliceMillis;
   const pooled = { a: runs.flatMap((t) => t.a), b: runs.flatMap((t) => t.b) };
   const offsets: number[] = [];
   let offset = 0;
@@ -222,8 +251,8 @@ export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; rat
     offset += t.a.length;
   }
   const all = pooled.a.map((_, i) => i);
-  const a = figures(pooled.a, all, sliceMillis);
-  const b = figures(pooled.b, all, sliceMillis);
+  const a = figures(pooled.a, all);
+  const b = figures(pooled.b, all);
   const keys = ['qps', 'p50', 'p99', 'cpuUs', 'heapBytes'] as const;
   const boot = { ratio: new Map<keyof Figures, number[]>(keys.map((k) => [k, []])), difference: new Map<keyof Figures, number[]>(keys.map((k) => [k, []])) };
   const random = seeded(13);
@@ -234,8 +263,8 @@ export function summarize(runs: readonly Turns[]): { a: Figures; b: Figures; rat
       const pairs = runs[run]!.a.length;
       for (let i = 0; i < pairs; i++) index.push(offsets[run]! + Math.floor(random() * pairs));
     }
-    const fa = figures(pooled.a, index, sliceMillis);
-    const fb = figures(pooled.b, index, sliceMillis);
+    const fa = figures(pooled.a, index);
+    const fb = figures(pooled.b, index);
     for (const k of keys) {
       boot.ratio.get(k)!.push(fb[k] / fa[k]);
       boot.difference.get(k)!.push(fb[k] - fa[k]);

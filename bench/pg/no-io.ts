@@ -87,5 +87,5 @@ export async function noIo(): Promise<void> {
   writeResult('pg-no-io', json, `### The pools' own CPU per query, without I/O (stub pg Client answering on the next loop turn; 32 concurrent; ${runs} runs x ${pairs} ABBA pairs of 100 ms slices per row)\n\n`
     + 'Each row: the pool (b) against a plain pg.Pool (a), each in a process of its own, taking turns in 100 ms slices (one runs at a time); CPU nanoseconds per query of each over all its slices of all runs (fresh processes each run), and b\'s minus a\'s with a 95% interval from a two-level bootstrap (resampling the runs, then the slice pairs within them).\n\n'
     + table(['pool (b)', 'pg.Pool (a): CPU ns per query', 'pool (b): CPU ns per query', 'b - a (ns)'], rows)
-    + '\n\nA real `SELECT 1` over loopback costs the client about 22-25 µs of CPU here (the calibration rows of the overhead tables: +500 ns measured as 1.02-1.03x): each 250 ns above is about 1% of it.');
+    + '\n\nA real `SELECT 1` over loopback costs the client 50-85 µs of CPU on this VM (the "a" columns of the overhead tables\' JSON), most of it in the socket write: 250 ns is 0.3-0.5% of it.');
 }

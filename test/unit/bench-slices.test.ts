@@ -7,7 +7,7 @@ import { bucketOf, summarize, type Slice, type Turns } from '../../bench/slices.
 function slice(n: number, cpuUs: number, ms: number, slowMs = ms): Slice {
   const slow = Math.round(n / 100);
   const latencies = slowMs === ms ? [bucketOf(ms), n] : [bucketOf(ms), n - slow, bucketOf(slowMs), slow];
-  return { n, cpuUs, heapBytes: n * 100, latencies };
+  return { n, ms: 100, cpuUs, heapBytes: n * 100, latencies };
 }
 const run = (pairs: number, a: () => Slice, b: () => Slice): Turns => ({ a: Array.from({ length: pairs }, a), b: Array.from({ length: pairs }, b), sliceMillis: 100 });
 
