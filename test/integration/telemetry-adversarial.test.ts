@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isSpanContextValid, ProxyTracerProvider, trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { Pool } from '../../adapters/pg/index.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { useCluster } from '../support/vitest-cluster.js';
 import { waitFor } from '../support/load.js';
+import { inMemorySdk } from '../support/otel-sdk.js';
 
 const cluster = useCluster({ replicas: 2 });
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -20,22 +19,7 @@ afterEach(async () => {
   trace.disable();
 });
 
-function sdk() {
-  const spans = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
-  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 60_000 });
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  cleanups.push(() => meterProvider.shutdown(), () => tracerProvider.shutdown());
-  return {
-    spans, tracerProvider, meterProvider,
-    async metrics() {
-      metricExporter.reset();
-      await reader.forceFlush();
-      return metricExporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
-    },
-  };
-}
+const sdk = () => inMemorySdk(cleanups);
 
 /** A pool whose only replica sits behind a proxy that refuses once the pool has verified it. */
 async function refusingReplicaPool(telemetry: ConstructorParameters<typeof Pool>[0] extends infer O ? O extends { telemetry?: infer T } ? T : never : never) {

@@ -1,10 +1,9 @@
 // Adversarial review of the no-SDK telemetry path on the mysql face: real MariaDB primary + 2 replicas.
 import { afterEach, describe, expect, it } from 'vitest';
 import { trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { createPool } from '../../adapters/mysql/index.js';
 import { useMyCluster } from '../support/vitest-mysql.js';
+import { inMemorySdk } from '../support/otel-sdk.js';
 
 const cluster = useMyCluster({ replicas: 2 });
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -13,21 +12,7 @@ afterEach(async () => {
   trace.disable();
 });
 
-function sdk() {
-  const spans = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
-  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 60_000 });
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  cleanups.push(() => meterProvider.shutdown(), () => tracerProvider.shutdown());
-  return {
-    spans, tracerProvider, meterProvider,
-    async metrics() {
-      await reader.forceFlush();
-      return metricExporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
-    },
-  };
-}
+const sdk = () => inMemorySdk(cleanups);
 
 describe('mysql face, telemetry without an SDK', () => {
   it('telemetry: true: nothing before the SDK, then statement, error and lease spans (callback and promise forms)', async () => {

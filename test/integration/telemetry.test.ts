@@ -1,12 +1,11 @@
 // OpenTelemetry and typed host events against a real cluster, with the SDK's in-memory exporters.
 import { afterEach, describe, expect, it } from 'vitest';
 import { trace } from '@opentelemetry/api';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { Pool } from '../../adapters/pg/index.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { useCluster } from '../support/vitest-cluster.js';
 import { waitFor } from '../support/load.js';
+import { inMemorySdk } from '../support/otel-sdk.js';
 
 const cluster = useCluster({ replicas: 2 });
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -17,21 +16,7 @@ afterEach(async () => {
 const PASSWORD = 's3cret-pw-123';
 const PARAM = 'param-secret-456';
 
-function sdk() {
-  const spans = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
-  const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 60_000 });
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  cleanups.push(() => meterProvider.shutdown(), () => tracerProvider.shutdown());
-  return {
-    spans, tracerProvider, meterProvider,
-    async metrics() {
-      await reader.forceFlush();
-      return metricExporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics));
-    },
-  };
-}
+const sdk = () => inMemorySdk(cleanups);
 
 /** A URL with a password (trust auth ignores it) so the test can check it never leaks. */
 const withPassword = (url: string) => url.replace('postgres@', `postgres:${PASSWORD}@`);
