@@ -48,12 +48,16 @@ const pgHost = (url: string) => {
   return { host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), database: u.pathname.slice(1) };
 };
 
+/** A row builder whose side a is the driver's own pool `plain` on the primary (or the replica, for replica reads). */
+const rowAgainst = (plain: (url: string, max: number) => Runner) =>
+  (key: string, label: string, b: (u: Urls, max: number) => Runner, onReplica = false): RowSpec => ({
+    key, label, make: (side, u, max) => (side === 'a' ? plain(onReplica ? u.replica : u.primary, max) : b(u, max)),
+  });
+
 function pgRows(): RowSpec[] {
   const plain = (url: string, max: number) => runner(new pg.Pool({ connectionString: url, max }));
   const ours = (config: PoolOptions) => runner(new Pool(config));
-  const row = (key: string, label: string, b: (u: Urls, max: number) => Runner, onReplica = false): RowSpec => ({
-    key, label, make: (side, u, max) => (side === 'a' ? plain(onReplica ? u.replica : u.primary, max) : b(u, max)),
-  });
+  const row = rowAgainst(plain);
   return [
     row('noise', 'noise floor: a second pg.Pool', (u, max) => plain(u.primary, max)),
     row('calibration', `calibration: pg.Pool + ${CALIBRATION_NS} ns of busy CPU per query`, (u, max) => calibrated(plain(u.primary, max))),
@@ -70,9 +74,7 @@ function pgRows(): RowSpec[] {
 function mysqlRows(): RowSpec[] {
   const plain = (uri: string, max: number) => runner(mysql.createPool({ uri, connectionLimit: max }));
   const ours = (config: Parameters<typeof createPool>[0]) => runner(createPool(config).promise());
-  const row = (key: string, label: string, b: (u: Urls, max: number) => Runner, onReplica = false): RowSpec => ({
-    key, label, make: (side, u, max) => (side === 'a' ? plain(onReplica ? u.replica : u.primary, max) : b(u, max)),
-  });
+  const row = rowAgainst(plain);
   return [
     row('noise', 'noise floor: a second mysql2 pool', (u, max) => plain(u.primary, max)),
     row('calibration', `calibration: mysql2 pool + ${CALIBRATION_NS} ns of busy CPU per query`, (u, max) => calibrated(plain(u.primary, max))),
