@@ -10,7 +10,7 @@ import type { Callback, Driver, ErrorKind } from './driver.js';
 import type { Consistency } from './config.js';
 import { UNTRACED, type QueryTrace, type Telemetry } from './telemetry.js';
 import type { SpanContext } from '@opentelemetry/api';
-import { DueList, HedgePolicy, HedgeRace, type Running } from './hedge.js';
+import { ABANDONED, Attempt, DueList, HedgePolicy, HedgeRace } from './hedge.js';
 import type { HedgeOptions } from './config.js';
 
 /** One statement to run somewhere in the cluster. */
@@ -33,8 +33,8 @@ export interface Work<C, R> {
   run(conn: C, callback: Callback<R>): void;
   /** Set by the executor once a connect that timed out on a healthy host was tried again. */
   readonly connectRetried?: boolean | undefined;
-  /** Set by the executor on a raced (hedged) read: which attempt this is. */
-  readonly hedge?: { readonly race: HedgeRace<unknown, C>; readonly index: 0 | 1 } | undefined;
+  /** Set by the executor on a raced (hedged) read: which attempt this is (its `race` and `index`). */
+  readonly hedge?: Attempt<unknown, C> | undefined;
 }
 
 export interface ExecutorOptions<P> {
@@ -91,7 +91,7 @@ function withHedge<C, R>(work: Work<C, R>, race: HedgeRace<unknown, C>): Work<C,
   return {
     kind: work.kind, text: work.text, role: work.role, after: work.after, retriable: work.retriable, measure: work.measure,
     leftTransaction: work.leftTransaction, inTransaction: work.inTransaction, run: work.run, connectRetried: work.connectRetried,
-    hedge: { race, index: 0 },
+    hedge: race,
   };
 }
 
@@ -183,31 +183,36 @@ export class Executor<P, C> {
     clearTimeout(race.waitTimer);
     if (i === 1 && err === undefined) this.cluster.hedges.won++;
     const loser = i === 0 ? 1 : 0;
-    const other = race.running[loser];
-    if (other !== undefined) {
+    const other = race.attempt(loser);
+    if (other?.running === true) {
       // Cancelled only if it is still running one hedge delay from now: most losers (a read that
       // noise pushed past the delay, a hedge that lost by a hair) end within it, and each cancel
       // costs the server a connection of its own (a process fork on PostgreSQL), which on a small
       // machine delays every other query more than the loser would have.
-      const timer = setTimeout(() => { if (race.running[loser] === other) this.cancel(other); }, Math.max(1, race.delay));
+      const conn = other.conn;
+      const timer = setTimeout(() => { if (other.running && other.conn === conn) this.cancel(other); }, Math.max(1, race.delay));
       timer.unref();
     }
     race.deliver(err, err === undefined ? value : undefined);
   }
 
   /** Sends the cancel of a raced read's losing statement, once. */
-  private cancel(running: Running<unknown, C>): void {
-    if (running.cancel !== undefined) return;
+  private cancel(attempt: Attempt<unknown, C>): void {
+    if (attempt.cancel !== undefined) return;
     this.cluster.hedges.cancelled++;
     const bound = this.options.internalTimeoutMillis;
-    running.cancel = this.driver.cancel!((running.host as Host<P>).driver, running.conn, bound);
-    running.cancel.then(() => {
+    // A losing statement that outlives its cancel (or whose cancel failed) is abandoned: its
+    // connection destroyed, so neither the caller's end() nor the host's load waits for it.
+    const abandon = attempt.complete!;
+    const cancel = this.driver.cancel!((attempt.host as Host<P>).driver, attempt.conn as C, bound);
+    attempt.cancel = cancel;
+    cancel.then(() => {
       // Taken: the statement ends now, unless the host stopped answering.
-      running.abortTimer = setTimeout(() => running.abort(), bound);
-      running.abortTimer.unref();
+      attempt.abortTimer = setTimeout(() => abandon(ABANDONED), bound);
+      attempt.abortTimer.unref();
     }, () => {
       this.cluster.hedges.cancelFailed++;
-      running.abort();
+      abandon(ABANDONED);
     });
   }
 
@@ -262,7 +267,8 @@ export class Executor<P, C> {
     }
     race.launched = true;
     this.cluster.hedges.sent++;
-    const hedge: Work<C, unknown> = { ...work, role: 'replica', hedge: { race, index: 1 } };
+    race.hedge = new Attempt<unknown, C>(1, race);
+    const hedge: Work<C, unknown> = { ...work, role: 'replica', hedge: race.hedge };
     // The caller's callback is attempt 0's; the hedge reports through the same race.
     this.dispatch(hedge, this.settleRace(race, 1), 1, host, undefined, this.contextOf(race.originSpan as QueryTrace | undefined));
   }
@@ -541,21 +547,6 @@ export class Executor<P, C> {
     // discount for a busy loop (reading the loop's idle time costs about 50 ns).
     const idleAtStart = host.role === 'replica' && this.cluster.readCandidates().length > 1 ? this.cluster.loopIdle?.() : undefined;
     const warm = this.driver.firstUse?.(conn) !== true;
-    if (slot !== undefined) {
-      slot.race.running[slot.index] = {
-        host, conn, startedAt: start,
-        // A losing statement that outlives its cancel (or whose cancel failed) is abandoned: its
-        // connection destroyed, so neither the caller's end() nor the host's load waits for it.
-        abort: () => {
-          if (finished) return;
-          finished = true;
-          slot.race.running[slot.index] = undefined;
-          this.driver.release(conn, true);
-          this.cluster.finish(host, 'client');
-          done(new Error('hedged read abandoned after its cancel'));
-        },
-      };
-    }
     let finished = false;
     let spanOpen = span !== undefined;
     // Without telemetry (no span) nothing wraps the caller's callback.
@@ -579,12 +570,18 @@ export class Executor<P, C> {
       // The share of the wait this process's event loop was idle: what the sample says about the host.
       const idle = elapsed === undefined || idleAtStart === undefined || elapsed <= 0 ? 1 : (this.cluster.loopIdle!() - idleAtStart) / elapsed;
       if (slot !== undefined) {
-        const running = slot.race.running[slot.index];
-        slot.race.running[slot.index] = undefined;
-        if (running !== undefined) clearTimeout(running.abortTimer);
-        // Whatever the outcome, a connection whose cancel was sent is not reused before the server took it.
-        if (running?.cancel !== undefined) {
-          return this.afterCancel(host, conn, work, running.cancel, err, slot.index === 0 ? elapsed : undefined, idle, () => done(err, result));
+        slot.running = false;
+        const cancel = slot.cancel;
+        if (cancel !== undefined) {
+          clearTimeout(slot.abortTimer);
+          if (err === ABANDONED) {
+            // The cancel did not end it in time (or failed): the statement is given up.
+            this.driver.release(conn, true);
+            this.cluster.finish(host, 'client');
+            return done(new Error('hedged read abandoned after its cancel'));
+          }
+          // Whatever the outcome, a connection whose cancel was sent is not reused before the server took it.
+          return this.afterCancel(host, conn, work, cancel, err, slot.index === 0 ? elapsed : undefined, idle, () => done(err, result));
         }
       }
       if (!err && elapsed !== undefined && host.role === 'replica' && work.kind === 'read') this.hedgePolicy?.observe(elapsed);
@@ -665,6 +662,7 @@ export class Executor<P, C> {
       }
       done(err);
     };
+    slot?.start(host, conn, complete);
     try {
       work.run(conn, complete);
     } catch (err) {

@@ -117,26 +117,55 @@ export function select(values: Float64Array, n: number, k: number): number {
 const DELIVER_SUCCESS: { readonly deliver: true; readonly err: undefined } = Object.freeze({ deliver: true, err: undefined });
 
 /** One attempt of a raced read while its statement runs: where, and the cancel sent for it. */
-export interface Running<H, C> {
-  readonly host: H;
-  readonly conn: C;
-  /** Clock ms when the statement was sent. */
-  readonly startedAt: number;
-  /** Gives the statement up: its connection destroyed, its attempt ended. */
-  readonly abort: () => void;
+/**
+ * One attempt of a raced read: where its statement runs while it runs, and its cancel. Attempt 0
+ * is the race record itself (see HedgeRace); only a hedge that is sent allocates one of its own.
+ */
+export class Attempt<H, C> {
+  /** The race this attempt belongs to (the record itself for attempt 0). */
+  readonly race: HedgeRace<H, C>;
+  /** True while the attempt's statement runs (between the executor's send and its completion). */
+  running = false;
+  host: H | undefined;
+  conn: C | undefined;
+  /**
+   * The executor's completion of the running statement; called with ABANDONED it gives the
+   * statement up (its connection destroyed, its attempt ended).
+   */
+  complete: ((err: Error) => void) | undefined;
   /** Bounds the wait for the statement once its cancel was taken. */
-  abortTimer?: ReturnType<typeof setTimeout>;
-  cancel?: Promise<void>;
+  abortTimer: ReturnType<typeof setTimeout> | undefined;
+  cancel: Promise<void> | undefined;
+
+  constructor(readonly index: 0 | 1, race?: HedgeRace<H, C>) {
+    this.race = race ?? (this as unknown as HedgeRace<H, C>);
+  }
+
+  /** The statement of this attempt is sent on `conn`: its earlier run (a retry's first try), if any, left nothing. */
+  start(host: H, conn: C, complete: (err: Error) => void): void {
+    this.running = true;
+    this.host = host;
+    this.conn = conn;
+    this.complete = complete;
+    this.abortTimer = undefined;
+    this.cancel = undefined;
+  }
 }
+
+/** What a losing statement that outlived its cancel is completed with (see Attempt.complete). */
+export const ABANDONED: Error = new Error('hedged read abandoned after its cancel');
 
 /**
  * The race of one read: attempt 0 (the original, with its own retry) and attempt 1 (the hedge).
  * A success settles it at once; an error waits for the other attempt while that one still runs,
- * and when both fail the first error is the caller's.
+ * and when both fail the first error is the caller's. The record is also attempt 0, so a raced
+ * read that is not hedged allocates this one object for the race.
  */
-export class HedgeRace<H, C> {
+export class HedgeRace<H, C> extends Attempt<H, C> {
   /** The caller's callback, called once by whichever attempt settles the race. */
-  constructor(readonly deliver: (err: Error | undefined, value?: unknown) => void) {}
+  constructor(readonly deliver: (err: Error | undefined, value?: unknown) => void) {
+    super(0);
+  }
   settled = false;
   launched = false;
   /** The hedge delay of this read (ms). */
@@ -156,7 +185,14 @@ export class HedgeRace<H, C> {
   queued = false;
   /** Bounds the wait for the other attempt after one failed. */
   waitTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly running: [Running<H, C> | undefined, Running<H, C> | undefined] = [undefined, undefined];
+  /** Attempt 1, once the hedge was sent. */
+  hedge: Attempt<H, C> | undefined;
+
+  /** Attempt `i` of this race (undefined: the hedge was not sent). */
+  attempt(i: 0 | 1): Attempt<H, C> | undefined {
+    return i === 0 ? this : this.hedge;
+  }
+
   /** Whether attempt 0 / 1 has finished (two fields, not an array: one allocation less per read). */
   private finished0 = false;
   private finished1 = false;
