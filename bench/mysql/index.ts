@@ -10,10 +10,13 @@ import { compare, compareOptions, overheadMarkdown, overheadTable, type Comparis
 import { OVERHEAD_ROWS } from '../overhead-rows.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, shareOf, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
+import { mysqlNoIo } from './no-io.js';
 
 export async function runMysqlBench(): Promise<void> {
   const only = (process.env['P2C_MY_ONLY'] ?? '').split(',').filter(Boolean);
   const want = (name: string) => only.length === 0 || only.includes(name);
+  if (want('noio')) await mysqlNoIo();
+  if (only.length > 0 && !only.some((name) => name !== 'noio')) return;
   const cluster = await startMyCluster({ replicas: 2 });
   try {
     if (want('overhead')) await overhead(cluster);

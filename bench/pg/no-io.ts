@@ -7,8 +7,8 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from '../../adapters/pg/index.js';
-import { table, writeResult } from '../lib.js';
-import { repeatTurns, serveSlices, summarize } from '../slices.js';
+import { noIoTable, type NoIoConfig } from '../no-io.js';
+import { serveSlices } from '../slices.js';
 
 const PROBE_ROW = { receiving: null, lag_ms: 0, lsn: '0/1', flushed: null, timeline: 1, replica_tli: null };
 
@@ -46,7 +46,7 @@ class StubClient extends EventEmitter {
 }
 
 const host = (name: string) => ({ host: name, port: 5432, user: 'u', database: 'd', Client: StubClient as unknown as typeof pg.Client });
-export const NO_IO_CONFIGS: Record<string, { label: string; make: () => { query(sql: string): Promise<unknown>; end(): Promise<void> } }> = {
+export const NO_IO_CONFIGS: Record<string, NoIoConfig> = {
   plain: { label: 'pg.Pool', make: () => new pg.Pool({ ...host('primary'), max: 32 }) },
   single: { label: 'single-host form', make: () => new Pool({ ...host('primary'), max: 32 }) },
   multi: { label: 'multi-host form, primary only', make: () => new Pool({ primary: host('primary'), max: 32 }) },
@@ -64,28 +64,14 @@ export async function runNoIoChild(modes: readonly string[]): Promise<void> {
   await serveSlices({ query: () => pool.query('SELECT 1'), end: () => pool.end() }, 32, 1000);
 }
 
-/**
- * Every configuration against pg.Pool, each in a process of its own, in turns of 100 ms slices
- * (bench/slices.ts): CPU per query of each, and the difference with its 95% interval. The first
- * row is pg.Pool against a second pg.Pool: the noise floor of the method.
- */
+/** Every configuration against pg.Pool (bench/no-io.ts). */
 export async function noIo(): Promise<void> {
-  const pairs = Number(process.env['P2C_NOIO_PAIRS'] ?? 30) || 30;
-  const runs = Number(process.env['P2C_NOIO_RUNS'] ?? 4) || 4;
-  const child = fileURLToPath(new URL('./no-io-child.js', import.meta.url));
-  const json: Record<string, unknown> = {};
-  const rows: (string | number)[][] = [];
-  for (const mode of Object.keys(NO_IO_CONFIGS)) {
-    const { a, b, difference } = summarize(await repeatTurns(child, ['plain', mode], runs, pairs, 100));
-    const d = difference.cpuUs;
-    json[mode] = { a: a.cpuUs * 1000, b: b.cpuUs * 1000, difference: { value: d.value * 1000, lo: d.lo * 1000, hi: d.hi * 1000 } };
-    const label = mode === 'plain' ? 'noise floor: a second pg.Pool' : NO_IO_CONFIGS[mode]!.label;
-    const signed = (x: number) => `${x >= 0 ? '+' : ''}${Math.round(x * 1000)}`;
-    rows.push([label, Math.round(a.cpuUs * 1000), Math.round(b.cpuUs * 1000), `**${signed(d.value)}** (${signed(d.lo)} to ${signed(d.hi)})`]);
-    console.log(`  ${label}: ${signed(d.value)} ns`);
-  }
-  writeResult('pg-no-io', json, `### The pools' own CPU per query, without I/O (stub pg Client answering on the next loop turn; 32 concurrent; ${runs} runs x ${pairs} ABBA pairs of 100 ms slices per row)\n\n`
-    + 'Each row: the pool (b) against a plain pg.Pool (a), each in a process of its own, taking turns in 100 ms slices (one runs at a time); CPU nanoseconds per query of each over all its slices of all runs (fresh processes each run), and b\'s minus a\'s with a 95% interval from a two-level bootstrap (resampling the runs, then the slice pairs within them).\n\n'
-    + table(['pool (b)', 'pg.Pool (a): CPU ns per query', 'pool (b): CPU ns per query', 'b - a (ns)'], rows)
-    + '\n\nA real `SELECT 1` over loopback costs the client 50-85 µs of CPU on this VM (the "a" columns of the overhead tables\' JSON), most of it in the socket write: 250 ns is 0.3-0.5% of it.');
+  await noIoTable({
+    result: 'pg-no-io',
+    child: fileURLToPath(new URL('./no-io-child.js', import.meta.url)),
+    configs: NO_IO_CONFIGS,
+    driverPool: 'pg.Pool',
+    stub: 'stub pg Client answering on the next loop turn',
+    footnote: 'A real `SELECT 1` over loopback costs the client 50-85 µs of CPU on this VM (the "a" columns of the overhead tables\' JSON), most of it in the socket write: 250 ns is 0.3-0.5% of it.',
+  });
 }
