@@ -2,10 +2,12 @@
 // runs slices when told (bench/slices.ts). argv: driver, row key, URLs as JSON, workers, side (a|b).
 
 import { serveSlices } from './slices.js';
-import { OVERHEAD_ROWS, type Driver, type Urls } from './overhead-rows.js';
+import { mixedStart, OVERHEAD_ROWS, type Driver, type Urls } from './overhead-rows.js';
 
 const [driver, key, urlsJson, workersText, side] = process.argv.slice(2) as [Driver, string, string, string, 'a' | 'b'];
 const spec = OVERHEAD_ROWS[driver]().find((r) => r.key === key);
 if (!spec) throw new Error(`no overhead row ${driver}/${key}`);
 const workers = Number(workersText);
-await serveSlices(spec.make(side, JSON.parse(urlsJson) as Urls, workers), workers, 1500);
+const urls = JSON.parse(urlsJson) as Urls;
+await mixedStart(driver, urls);
+await serveSlices(spec.make(side, urls, workers), workers, 1500);

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { RESULTS_DIR } from './lib.js';
 
 const ORDER = ['sim-balls-into-bins', 'sim-heterogeneous', 'sim-many-processes', 'sim-staleness', 'pg-overhead', 'pg-readonly-sessions', 'pg-pick-cost', 'pg-classify-cost', 'pg-no-io',
-  'pg-tail', 'pg-slow-replica', 'pg-failing-replica', 'pg-weights', 'mysql-overhead', 'mysql-readonly-sessions', 'mysql-tail', 'mysql-slow-replica'];
+  'pg-tail', 'pg-slow-replica', 'pg-failing-replica', 'pg-weights', 'mysql-overhead', 'mysql-no-io', 'mysql-readonly-sessions', 'mysql-tail', 'mysql-slow-replica'];
 const GROUPS: Record<string, string> = { sim: 'Simulator', pg: 'PostgreSQL', mysql: 'MySQL (MariaDB)' };
 
 export const BENCHMARKS_DOC = join(RESULTS_DIR, '..', '..', 'docs', 'benchmarks.md');

@@ -13,7 +13,8 @@
 // where its memory and core landed) shifts a whole run by a few percent, so the intervals
 // resample runs as well as the slice pairs within them.
 
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { seeded } from './lib.js';
@@ -103,6 +104,41 @@ export async function serveSlices(pool: Runner, workers: number, warmupMillis: n
   send({ ready: true });
 }
 
+/**
+ * Where the benchmark's processes run: the sides (clients) on CPU 0, the servers the harness starts
+ * on CPU 1, so that the scheduler does not move either between runs (a side sharing a CPU with its
+ * server backend in one run and not in the next shifts the whole run). P2C_BENCH_PIN_CLIENT /
+ * P2C_BENCH_PIN_SERVER set other taskset CPU lists; an empty value, one CPU or no taskset: no pinning.
+ */
+export function pinnedCpus(kind: 'client' | 'server'): string | undefined {
+  const set = process.env[kind === 'client' ? 'P2C_BENCH_PIN_CLIENT' : 'P2C_BENCH_PIN_SERVER'];
+  if (set !== undefined) return set === '' ? undefined : set;
+  if (cpus().length < 2 || !hasTaskset()) return undefined;
+  return kind === 'client' ? '0' : '1';
+}
+
+/** Every CPU, as a taskset list (to undo a pin). */
+export const allCpus = (): string => `0-${cpus().length - 1}`;
+
+let tasksetFound: boolean | undefined;
+function hasTaskset(): boolean {
+  if (tasksetFound === undefined) {
+    try {
+      execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+      tasksetFound = true;
+    } catch {
+      tasksetFound = false;
+    }
+  }
+  return tasksetFound;
+}
+
+/** Pins a process (all its threads; threads and processes it starts later inherit it) to `cpus` (a taskset list). */
+export function pin(pid: number | undefined, cpuList: string | undefined): void {
+  if (pid === undefined || cpuList === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+}
+
 /** A side's process seen from the parent, with a bounded wait for each answer. */
 class Side {
   private readonly child: ChildProcess;
@@ -112,6 +148,7 @@ class Side {
 
   constructor(readonly name: string, script: string, args: readonly string[]) {
     this.child = fork(script, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    pin(this.child.pid, pinnedCpus('client'));
     this.child.on('message', (m: FromSide) => this.deliver(m));
     // A send to a process that has gone (ERR_IPC_CHANNEL_CLOSED) is a failure of this side, not a crash of the parent.
     this.child.on('error', (err) => this.deliver({ failed: `${name}: ${err.message}` }));

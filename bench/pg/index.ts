@@ -4,7 +4,7 @@
 
 import { Pool } from '../../adapters/pg/index.js';
 import { compare, compareOptions, overheadMarkdown, overheadTable, type Comparison } from '../overhead.js';
-import { OVERHEAD_ROWS } from '../overhead-rows.js';
+import { OVERHEAD_ROWS, selectRows } from '../overhead-rows.js';
 import { Cluster } from '../../src/pool.js';
 import { Host } from '../../src/host.js';
 import { SETTLED_SAMPLES } from '../../src/metrics.js';
@@ -18,6 +18,7 @@ import { slowReplicaChart, tailShareChart } from './charts.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, openLoop, shareOf, shareTimeline, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
 import { noIo } from './no-io.js';
+import { allCpus, pin, pinnedCpus } from '../slices.js';
 
 const PICKERS: PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections'];
 const selectPort = (p: { query(sql: string): Promise<{ rows: { port: number }[] }> }) => async () => (await p.query('SELECT inet_server_port() AS port')).rows[0]!.port;
@@ -121,7 +122,14 @@ async function overhead(cluster: PgCluster): Promise<void> {
   const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
   const rows: Comparison[] = [];
-  for (const r of OVERHEAD_ROWS.pg()) if (only.length === 0 || only.includes(r.key)) rows.push(await compare('pg', r.key, r.label, urls, o));
+  // The servers' CPUs for these rows only (see pinnedCpus); backends forked meanwhile inherit them.
+  const servers = [cluster.primary, ...cluster.replicas].map((node) => node.pid());
+  for (const pid of servers) pin(pid, pinnedCpus('server'));
+  try {
+    for (const r of selectRows(OVERHEAD_ROWS.pg(), only)) rows.push(await compare('pg', r.key, r.label, urls, o));
+  } finally {
+    if (pinnedCpus('server') !== undefined) for (const pid of servers) pin(pid, allCpus());
+  }
   writeResult('pg-overhead', { rows }, overheadMarkdown('Overhead', 'pg.Pool', o) + overheadTable(rows, 'pg.Pool'));
 }
 
