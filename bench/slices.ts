@@ -117,8 +117,16 @@ export function pinnedCpus(kind: 'client' | 'server'): string | undefined {
   return kind === 'client' ? '0' : '1';
 }
 
-/** Every CPU, as a taskset list (to undo a pin). */
-export const allCpus = (): string => `0-${cpus().length - 1}`;
+/** Runs `fn` with the servers `pids` on their CPUs (see pinnedCpus; processes they fork meanwhile inherit them), then on every CPU again. */
+export async function withServersPinned<T>(pids: readonly (number | undefined)[], fn: () => Promise<T>): Promise<T> {
+  const cpuList = pinnedCpus('server');
+  for (const pid of pids) pin(pid, cpuList);
+  try {
+    return await fn();
+  } finally {
+    if (cpuList !== undefined) for (const pid of pids) pin(pid, `0-${cpus().length - 1}`);
+  }
+}
 
 let tasksetFound: boolean | undefined;
 function hasTaskset(): boolean {

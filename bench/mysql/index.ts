@@ -11,7 +11,7 @@ import { OVERHEAD_ROWS, selectRows } from '../overhead-rows.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, shareOf, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
 import { mysqlNoIo } from './no-io.js';
-import { allCpus, pin, pinnedCpus } from '../slices.js';
+import { withServersPinned } from '../slices.js';
 
 export async function runMysqlBench(): Promise<void> {
   const only = (process.env['P2C_MY_ONLY'] ?? '').split(',').filter(Boolean);
@@ -57,14 +57,9 @@ async function overhead(cluster: MyCluster): Promise<void> {
   const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
   const rows: Comparison[] = [];
-  // The servers' CPUs for these rows only (see pinnedCpus); backends forked meanwhile inherit them.
-  const servers = [cluster.primary, ...cluster.replicas].map((node) => node.pid());
-  for (const pid of servers) pin(pid, pinnedCpus('server'));
-  try {
+  await withServersPinned([cluster.primary, ...cluster.replicas].map((node) => node.pid()), async () => {
     for (const r of selectRows(OVERHEAD_ROWS.mysql(), only)) rows.push(await compare('mysql', r.key, r.label, urls, o));
-  } finally {
-    if (pinnedCpus('server') !== undefined) for (const pid of servers) pin(pid, allCpus());
-  }
+  });
   writeResult('mysql-overhead', { rows }, overheadMarkdown('MySQL overhead', 'mysql2 pool', o) + overheadTable(rows, 'mysql2 pool'));
 }
 

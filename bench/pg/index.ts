@@ -18,7 +18,7 @@ import { slowReplicaChart, tailShareChart } from './charts.js';
 import { abba, closedLoop, latencySummary, LOAD_CONDITIONS, openLoop, shareOf, shareTimeline, tailRun, type TailRun } from '../real.js';
 import { DelayProxyProcess } from '../../test/support/delay-process.js';
 import { noIo } from './no-io.js';
-import { allCpus, pin, pinnedCpus } from '../slices.js';
+import { withServersPinned } from '../slices.js';
 
 const PICKERS: PickerName[] = ['p2c', 'random', 'round-robin', 'least-connections'];
 const selectPort = (p: { query(sql: string): Promise<{ rows: { port: number }[] }> }) => async () => (await p.query('SELECT inet_server_port() AS port')).rows[0]!.port;
@@ -122,14 +122,9 @@ async function overhead(cluster: PgCluster): Promise<void> {
   const urls = { primary: cluster.primary.url, replica: cluster.replicas[0]!.url };
   const only = (process.env['P2C_OVERHEAD_ROWS'] ?? '').split(',').filter(Boolean);
   const rows: Comparison[] = [];
-  // The servers' CPUs for these rows only (see pinnedCpus); backends forked meanwhile inherit them.
-  const servers = [cluster.primary, ...cluster.replicas].map((node) => node.pid());
-  for (const pid of servers) pin(pid, pinnedCpus('server'));
-  try {
+  await withServersPinned([cluster.primary, ...cluster.replicas].map((node) => node.pid()), async () => {
     for (const r of selectRows(OVERHEAD_ROWS.pg(), only)) rows.push(await compare('pg', r.key, r.label, urls, o));
-  } finally {
-    if (pinnedCpus('server') !== undefined) for (const pid of servers) pin(pid, allCpus());
-  }
+  });
   writeResult('pg-overhead', { rows }, overheadMarkdown('Overhead', 'pg.Pool', o) + overheadTable(rows, 'pg.Pool'));
 }
 
