@@ -158,8 +158,10 @@ export class Executor<P, C> {
   private settleRace(race: HedgeRace<unknown, C>, i: 0 | 1): Callback<unknown> {
     return (maybeErr, value) => {
       const err = maybeErr ?? undefined;
-      // The server rejected the statement: the other replica would too, so nothing to wait for.
-      const final = err !== undefined && this.driver.errorKind(err, false) === 'statement';
+      // The server rejected the statement: the other replica would too, so nothing to wait for;
+      // except a hedge refused by its read-only session: the statement writes, and the original,
+      // refused alike, goes on to the primary (see leaveRace), whose answer is the caller's.
+      const final = err !== undefined && this.driver.errorKind(err, false) === 'statement' && !(i === 1 && this.driver.isReadOnlyError(err));
       const outcome = race.finish(i, err, final);
       if (outcome === undefined) {
         // This attempt failed while the other runs: wait for it, but not beyond the internal bound.
@@ -178,11 +180,33 @@ export class Executor<P, C> {
 
   /** Delivers a settled race's outcome (from attempt `i`) and cancels the other attempt. */
   private endRace(race: HedgeRace<unknown, C>, i: 0 | 1, err: Error | undefined, value: unknown): void {
+    if (i === 1 && err === undefined) this.cluster.hedges.won++;
+    this.closeRace(race, i === 0 ? 1 : 0);
+    race.deliver(err, err === undefined ? value : undefined);
+  }
+
+  /**
+   * Attempt 0 of a raced read was refused as a write (a read-only session) and runs again on the
+   * primary: a write is never raced, so it leaves the race, which ends here without an answer (a
+   * hedge running is cancelled, none is started later; a replica's refusal of the same statement
+   * must not answer the caller while the write runs). Returns the work and callback of the write,
+   * or undefined when the race was already answered.
+   */
+  private leaveRace<R>(work: Work<C, R>, done: Callback<R>): { work: Work<C, R>; done: Callback<R> } | undefined {
+    const slot = work.hedge;
+    if (slot === undefined) return { work, done };
+    const race = slot.race;
+    if (race.settled) return undefined;
+    race.settled = true;
+    this.closeRace(race, 1);
+    return { work: { ...work, hedge: undefined }, done: race.deliver as Callback<R> };
+  }
+
+  /** Ends a race: out of the due list, its timers cleared, and attempt `loser` cancelled if it still runs one hedge delay from now. */
+  private closeRace(race: HedgeRace<unknown, C>, loser: 0 | 1): void {
     this.dueHedges.remove(race);
     clearTimeout(race.timer);
     clearTimeout(race.waitTimer);
-    if (i === 1 && err === undefined) this.cluster.hedges.won++;
-    const loser = i === 0 ? 1 : 0;
     const other = race.attempt(loser);
     if (other?.running === true) {
       // Cancelled only if it is still running one hedge delay from now: most losers (a read that
@@ -193,7 +217,6 @@ export class Executor<P, C> {
       const timer = setTimeout(() => { if (other.running && other.conn === conn) this.cancel(other); }, Math.max(1, race.delay));
       timer.unref();
     }
-    race.deliver(err, err === undefined ? value : undefined);
   }
 
   /** Sends the cancel of a raced read's losing statement, once. */
@@ -644,7 +667,9 @@ export class Executor<P, C> {
         // run: re-run it once on the primary, as a write (read-your-writes records its position).
         // Not a cursor or stream: it has already reported the error to its consumer.
         endSpan(err);
-        return this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, undefined, undefined, this.contextOf(span));
+        const write = this.leaveRace(work, userDone);
+        if (write === undefined) return userDone(err);
+        return this.dispatch({ ...write.work, kind: 'write', role: 'primary' }, write.done, 2, undefined, undefined, this.contextOf(span));
       }
       if (this.monitor !== undefined && !readOnly && host.role === 'primary' && work.role !== 'replica' && work.retriable !== false && attempt < 2 && this.driver.isReadOnlyError(err)) {
         // The primary refused a statement as read-only: either it was demoted (a switchover), and
@@ -656,7 +681,9 @@ export class Executor<P, C> {
         void this.primaryTrouble().then(() => {
           if (host.role === 'primary' && host.state === 'up') return userDone(err);
           host.noteError(err);
-          this.dispatch({ ...work, kind: 'write', role: 'primary' }, userDone, 2, host, undefined, this.contextOf(span));
+          const write = this.leaveRace(work, userDone);
+          if (write === undefined) return userDone(err);
+          this.dispatch({ ...write.work, kind: 'write', role: 'primary' }, write.done, 2, host, undefined, this.contextOf(span));
         });
         return;
       }

@@ -181,6 +181,44 @@ describe('hedged reads (pg)', () => {
     expect(ended).toBe(true);
   });
 
+  it('a read that turns out to write leaves its race when it goes to the primary: the caller gets the write\'s answer, never a replica\'s read-only error while the write commits', async () => {
+    const c = cluster();
+    await sql(c.primary.url, 'CREATE TABLE IF NOT EXISTS hedge_bumps (id serial PRIMARY KEY)');
+    await sql(c.primary.url, 'TRUNCATE hedge_bumps');
+    // A function the classifier cannot see into: a replica refuses it (read-only session), the
+    // primary runs it slowly, long after the hedge delay.
+    await sql(c.primary.url, `CREATE OR REPLACE FUNCTION hedge_bump() RETURNS int LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO hedge_bumps DEFAULT VALUES; PERFORM pg_sleep(0.3); RETURN 1; END $$`);
+    await waitFor(async () => (await sql(c.replicas[0]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1
+      && (await sql(c.replicas[1]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1, 10_000);
+    const p = make({ hedge: { afterMillis: 20, maxExtraLoad: 1 } });
+    await p.query('SELECT 1');
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => p.query('SELECT hedge_bump() AS one /* hedge */')));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.rows[0].one : (r.reason as Error).message))).toEqual([1, 1, 1, 1]);
+    expect((await sql<{ n: string }>(c.primary.url, 'SELECT count(*) AS n FROM hedge_bumps'))[0]!.n).toBe('4');
+    // Nothing was hedged once the read had become a write.
+    expect(p.stats().hedges.sent).toBe(0);
+  });
+
+  it('a hedge refused as a write (read-only session) does not answer the read: the original goes on to the primary', async () => {
+    const c = cluster();
+    await sql(c.primary.url, 'CREATE TABLE IF NOT EXISTS hedge_bumps (id serial PRIMARY KEY)');
+    await sql(c.primary.url, 'TRUNCATE hedge_bumps');
+    await sql(c.primary.url, `CREATE OR REPLACE FUNCTION hedge_bump() RETURNS int LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO hedge_bumps DEFAULT VALUES; PERFORM pg_sleep(0.3); RETURN 1; END $$`);
+    await waitFor(async () => (await sql(c.replicas[0]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1
+      && (await sql(c.replicas[1]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1, 10_000);
+    const p = make({ hedge: { afterMillis: 20, maxExtraLoad: 1 } });
+    await p.query('SELECT 1');
+    // On the first replica the statement sleeps before its INSERT is refused: its hedge, on the
+    // other replica, is refused at once.
+    const text = `SELECT CASE WHEN inet_server_port() = ${c.replicas[0]!.port} THEN pg_sleep(0.3) END AS s, hedge_bump() AS one /* hedge */`;
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => p.query(text)));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.rows[0].one : (r.reason as Error).message))).toEqual([1, 1, 1, 1]);
+    expect((await sql<{ n: string }>(c.primary.url, 'SELECT count(*) AS n FROM hedge_bumps'))[0]!.n).toBe('4');
+    expect(p.stats().hedges.sent).toBeGreaterThan(0);
+  });
+
   it('rejects a bad hedge option with a ConfigError', () => {
     const c = cluster();
     const bad = [{ afterMillis: -1 }, { afterMillis: 'p99' }, { afterMillis: 1e12 }, { afterMillis: 5, maxExtraLoad: 0 }, { afterMillis: 5, maxExtraLoad: 2 }, { after: 5 }, 'p95'];
