@@ -17,7 +17,7 @@ afterEach(async () => {
   for (const x of proxies.splice(0)) await x.stop();
 });
 
-describe('hedge review (mysql)', () => {
+describe('hedged reads under attack (mysql)', () => {
   it('attempt 0 stuck on a black-holed replica loses; its KILL fails; one callback, inflight 0, end() returns', async () => {
     const c = cluster();
     const [a, b] = c.replicas;

@@ -60,18 +60,23 @@ async function setup(extra: Record<string, unknown> = {}) {
 
 const host = (p: Pool, name: string) => p.stats().hosts.find((h) => h.name === name)!;
 
-describe('hedge review (pg)', () => {
+/** A read whose original is stuck on replica 'a': answered once, by its hedge on 'b', and 'a' is left with nothing in flight. */
+async function answeredByB(p: Pool, bPort: number): Promise<void> {
+  const r = counted(p, 'SELECT inet_server_port() AS port');
+  const first = await r.first;
+  expect(first.err).toBeUndefined();
+  expect(first.port).toBe(bPort);
+  await waitFor(() => host(p, 'a').inflight === 0, 3000);
+  await sleep(300);
+  expect(r.calls).toHaveLength(1);
+}
+
+describe('hedged reads under attack (pg)', () => {
   it('loser whose cancel is taken but whose answer never arrives: one callback, connection destroyed, inflight 0, end() returns', async () => {
     const { p, pa, b } = await setup();
     // 'a' answers nothing for 20 s, but the cancel connection is closed by the server at once.
     pa.setDelay(20_000);
-    const r = counted(p, 'SELECT inet_server_port() AS port');
-    const first = await r.first;
-    expect(first.err).toBeUndefined();
-    expect(first.port).toBe(b.port);
-    await waitFor(() => host(p, 'a').inflight === 0, 3000);
-    await sleep(300);
-    expect(r.calls).toHaveLength(1);
+    await answeredByB(p, b.port);
     expect(p.stats().hedges).toMatchObject({ sent: 1, won: 1, cancelled: 1 });
     expect(p.stats().hedges.cancelFailed).toBe(0); // the cancel was taken: the bound, not the cancel, gave it up
     expect(host(p, 'a').total).toBe(0); // the abandoned (only) connection is destroyed, not pooled
@@ -85,13 +90,7 @@ describe('hedge review (pg)', () => {
   it('loser (attempt 0) whose cancel is refused (black-holed replica): one callback, cancelFailed, inflight 0', async () => {
     const { p, pa, b } = await setup();
     pa.blackhole();
-    const r = counted(p, 'SELECT inet_server_port() AS port');
-    const first = await r.first;
-    expect(first.err).toBeUndefined();
-    expect(first.port).toBe(b.port);
-    await waitFor(() => host(p, 'a').inflight === 0, 3000);
-    await sleep(300);
-    expect(r.calls).toHaveLength(1);
+    await answeredByB(p, b.port);
     expect(p.stats().hedges).toMatchObject({ sent: 1, won: 1, cancelled: 1, cancelFailed: 1 });
   });
 

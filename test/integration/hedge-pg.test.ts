@@ -48,6 +48,24 @@ function make(extra: Record<string, unknown> = {}): Pool {
 /** Statements of this test's pool still running on a server. */
 const running = (url: string) => sql<{ query: string }>(url, "SELECT query FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE '%/* hedge */%'", [APP]);
 
+/**
+ * `hedge_bump()`: a function the classifier cannot see into, which inserts a row into an emptied
+ * table and sleeps 300 ms. A replica refuses it (read-only session); the primary runs it slowly,
+ * long after the hedge delay of the pool returned (20 ms).
+ */
+async function writingFunction(): Promise<{ c: ReturnType<typeof cluster>; p: Pool }> {
+  const c = cluster();
+  await sql(c.primary.url, 'CREATE TABLE IF NOT EXISTS hedge_bumps (id serial PRIMARY KEY)');
+  await sql(c.primary.url, 'TRUNCATE hedge_bumps');
+  await sql(c.primary.url, `CREATE OR REPLACE FUNCTION hedge_bump() RETURNS int LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO hedge_bumps DEFAULT VALUES; PERFORM pg_sleep(0.3); RETURN 1; END $$`);
+  const replicated = async (url: string) => (await sql(url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1;
+  await waitFor(async () => (await replicated(c.replicas[0]!.url)) && (await replicated(c.replicas[1]!.url)), 10_000);
+  const p = make({ hedge: { afterMillis: 20, maxExtraLoad: 1 } });
+  await p.query('SELECT 1');
+  return { c, p };
+}
+
 describe('hedged reads (pg)', () => {
   it('a read stuck on one replica is answered by the other; the stuck statement is cancelled and its connection reused', async () => {
     const c = cluster();
@@ -182,17 +200,7 @@ describe('hedged reads (pg)', () => {
   });
 
   it('a read that turns out to write leaves its race when it goes to the primary: the caller gets the write\'s answer, never a replica\'s read-only error while the write commits', async () => {
-    const c = cluster();
-    await sql(c.primary.url, 'CREATE TABLE IF NOT EXISTS hedge_bumps (id serial PRIMARY KEY)');
-    await sql(c.primary.url, 'TRUNCATE hedge_bumps');
-    // A function the classifier cannot see into: a replica refuses it (read-only session), the
-    // primary runs it slowly, long after the hedge delay.
-    await sql(c.primary.url, `CREATE OR REPLACE FUNCTION hedge_bump() RETURNS int LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO hedge_bumps DEFAULT VALUES; PERFORM pg_sleep(0.3); RETURN 1; END $$`);
-    await waitFor(async () => (await sql(c.replicas[0]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1
-      && (await sql(c.replicas[1]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1, 10_000);
-    const p = make({ hedge: { afterMillis: 20, maxExtraLoad: 1 } });
-    await p.query('SELECT 1');
+    const { c, p } = await writingFunction();
     const results = await Promise.allSettled(Array.from({ length: 4 }, () => p.query('SELECT hedge_bump() AS one /* hedge */')));
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value.rows[0].one : (r.reason as Error).message))).toEqual([1, 1, 1, 1]);
     expect((await sql<{ n: string }>(c.primary.url, 'SELECT count(*) AS n FROM hedge_bumps'))[0]!.n).toBe('4');
@@ -201,15 +209,7 @@ describe('hedged reads (pg)', () => {
   });
 
   it('a hedge refused as a write (read-only session) does not answer the read: the original goes on to the primary', async () => {
-    const c = cluster();
-    await sql(c.primary.url, 'CREATE TABLE IF NOT EXISTS hedge_bumps (id serial PRIMARY KEY)');
-    await sql(c.primary.url, 'TRUNCATE hedge_bumps');
-    await sql(c.primary.url, `CREATE OR REPLACE FUNCTION hedge_bump() RETURNS int LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO hedge_bumps DEFAULT VALUES; PERFORM pg_sleep(0.3); RETURN 1; END $$`);
-    await waitFor(async () => (await sql(c.replicas[0]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1
-      && (await sql(c.replicas[1]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'hedge_bump'")).length === 1, 10_000);
-    const p = make({ hedge: { afterMillis: 20, maxExtraLoad: 1 } });
-    await p.query('SELECT 1');
+    const { c, p } = await writingFunction();
     // On the first replica the statement sleeps before its INSERT is refused: its hedge, on the
     // other replica, is refused at once.
     const text = `SELECT CASE WHEN inet_server_port() = ${c.replicas[0]!.port} THEN pg_sleep(0.3) END AS s, hedge_bump() AS one /* hedge */`;
