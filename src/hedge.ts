@@ -116,7 +116,6 @@ export function select(values: Float64Array, n: number, k: number): number {
 /** What `finish` returns for a success: one constant, as nearly every race ends so. */
 const DELIVER_SUCCESS: { readonly deliver: true; readonly err: undefined } = Object.freeze({ deliver: true, err: undefined });
 
-/** One attempt of a raced read while its statement runs: where, and the cancel sent for it. */
 /**
  * One attempt of a raced read: where its statement runs while it runs, and its cancel. Attempt 0
  * is the race record itself (see HedgeRace); only a hedge that is sent allocates one of its own.
